@@ -1,0 +1,157 @@
+"""Mailbot's dissatisfaction classifiers and the `[classifier]` config section.
+
+`load_classifier(settings)` returns the configured classifier: "spacy" (default; the trained
+model shipped in `model/`) or "rules" (keyword cues, no model). Importing this package is
+cheap: spaCy is only imported when a spaCy classifier is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mailbot.classifiers.base import Classifier
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "model"
+
+
+class StaffEntry(BaseModel):
+    """One member of staff that complaints may name (seed 004: confidential handling)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Full name as customers would write it, e.g. 'Priya Sharma'.")
+    email: str = Field(default="", description="Work email address; also matched in the text.")
+    department: str = Field(default="", description="Team or department, shown to triage staff.")
+
+
+class ClassifierSettings(BaseModel):
+    """The `[classifier]` section: which classifier decides, its thresholds and its lists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["spacy", "rules"] = Field(
+        default="spacy",
+        description="'spacy': the trained model (default). 'rules': keyword cues only, no model.",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Directory of a trained spaCy model (from `mailbot classify train --out`). "
+        "Empty: the model shipped inside the package.",
+    )
+    complaint_threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A message is a complaint when its calibrated complaint probability is at "
+        "least this. Lower it to miss fewer complaints at the cost of more false alarms.",
+    )
+    compliment_threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="A message that is not a complaint is a compliment when its compliment "
+        "probability is at least this; otherwise it is an enquiry.",
+    )
+    staff: tuple[StaffEntry, ...] = Field(
+        default=(),
+        description="Staff directory: a complaint naming one of these people is flagged "
+        "'names_staff' for confidential handling. TOML: [[classifier.staff]] name = '...'.",
+    )
+    match_staff_first_names: bool = Field(
+        default=True,
+        description="Also match a staff member's first name alone when it is unique in the "
+        "directory and not an everyday word (Will, Mark, Grace... always need a surname).",
+    )
+    vip_senders: tuple[str, ...] = Field(
+        default=(),
+        description="Sender addresses ('dean@uni.ac.uk') or domains ('council.gov.uk') whose "
+        "complaints go straight to stage 2 (flag 'vip').",
+    )
+    urgent_keywords: tuple[str, ...] = Field(
+        default=(),
+        description="Extra words or phrases that flag a message 'urgent' (e.g. a system name).",
+    )
+    legal_keywords: tuple[str, ...] = Field(
+        default=(),
+        description="Extra words or phrases that flag a legal threat (e.g. a regulator's name).",
+    )
+    max_evidence: int = Field(
+        default=5, ge=0, le=50, description="At most this many evidence spans per decision."
+    )
+    feedback_path: Path | None = Field(
+        default=None,
+        description="JSONL of staff triage decisions ({'text', 'label', 'source': 'triage'}) "
+        "that `mailbot classify train` adds to the project's corpus.",
+    )
+    fallback_to_rules: bool = Field(
+        default=False,
+        description="If the spaCy model cannot be loaded, log an error and use the rules "
+        "classifier instead of refusing to start.",
+    )
+
+    @field_validator("vip_senders", "urgent_keywords", "legal_keywords")
+    @classmethod
+    def _strip(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v.strip() for v in values if v.strip())
+
+    def resolved_model_path(self) -> Path:
+        return self.model_path if self.model_path else SHIPPED_MODEL
+
+
+class ClassifierLoadError(RuntimeError):
+    """Raised by `load_classifier` when the configured model cannot be loaded."""
+
+
+def load_classifier(settings: ClassifierSettings | None = None) -> Classifier:
+    """The classifier `settings` ask for, loaded once; reuse it for every message."""
+    settings = settings or ClassifierSettings()
+    if settings.kind == "rules":
+        return _rules(settings)
+    try:
+        from mailbot.classifiers.spacy_pipeline import SpacyClassifier
+
+        return SpacyClassifier.load(settings)
+    except Exception as exc:
+        if not settings.fallback_to_rules:
+            raise ClassifierLoadError(
+                f"cannot load the spaCy classifier from {settings.resolved_model_path()}: {exc}"
+            ) from exc
+        log.error("spaCy classifier unavailable (%s); falling back to rules", exc)
+        return _rules(settings)
+
+
+def flag_finder(settings: ClassifierSettings):  # type: ignore[no-untyped-def]
+    from mailbot.classifiers.flags import FlagFinder, StaffMember
+
+    return FlagFinder(
+        staff=[StaffMember(s.name, s.email, s.department) for s in settings.staff],
+        vip_senders=settings.vip_senders,
+        urgent_keywords=settings.urgent_keywords,
+        legal_keywords=settings.legal_keywords,
+        match_first_names=settings.match_staff_first_names,
+    )
+
+
+def _rules(settings: ClassifierSettings) -> Classifier:
+    from mailbot.classifiers.rules import RulesClassifier
+
+    return RulesClassifier(
+        flags=flag_finder(settings),
+        complaint_threshold=settings.complaint_threshold,
+        compliment_threshold=settings.compliment_threshold,
+        max_evidence=settings.max_evidence,
+    )
+
+
+__all__ = [
+    "ClassifierLoadError",
+    "ClassifierSettings",
+    "StaffEntry",
+    "load_classifier",
+]

@@ -1,0 +1,275 @@
+"""Rebuild the shipped classifier from the project's own corpus (plus staff feedback).
+
+    mailbot classify train [--feedback triage.jsonl] [--out DIR]
+
+Deterministic: fixed seeds, fixed corpus order, no randomness from the clock. Uses the corpus's
+fixed splits: `train` (+ feedback) to fit, `dev` to pick the epoch and fit the temperature that
+calibrates the probabilities, `test` only to report. Needs spacy-lookups-data (for the lemma
+table, which is then saved inside the model, so running the model does not need it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import spacy
+import srsly
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import compounding, fix_random_seed, minibatch
+
+from mailbot.classifiers.base import LABELS
+from mailbot.classifiers.corpus import CORPUS, LabelledText, read_corpus, read_feedback
+from mailbot.classifiers.metrics import multiclass_report
+from mailbot.classifiers.spacy_pipeline import components
+from mailbot.classifiers.spacy_pipeline.classifier import CALIBRATION_FILE, calibrate, model_input
+
+MODEL_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters, chosen on the corpus's dev split (see classifiers/README.md)."""
+
+    variant: str = "cuebow"  # "cuebow" | "bow" (no cue features) | "ensemble" (bow + CNN)
+    seed: int = 0
+    max_epochs: int = 20
+    patience: int = 4
+    learn_rate: float = 0.001
+    ngram_size: int = 2
+    length: int = 131072  # hashed feature table rows; the model file is length x 3 floats
+    cue_weight: float = 1.0
+    l2: float = 0.0
+
+
+@dataclass
+class TrainReport:
+    out: Path
+    n_train: int
+    n_feedback: int
+    best_epoch: int
+    temperature: float
+    dev: dict[str, Any]
+    test: dict[str, Any]
+    seconds: float
+    log: list[str] = field(default_factory=list)
+
+
+def build_nlp(config: TrainConfig) -> Language:
+    assert components.CUE_KEY  # registers the custom factories
+    nlp = spacy.blank("en")
+    nlp.add_pipe("mailbot_norm")
+    nlp.add_pipe("mailbot_cues")
+    if config.variant == "ensemble":
+        model: dict[str, Any] = {
+            "@architectures": "spacy.TextCatEnsemble.v2",
+            "nO": None,
+            "linear_model": {
+                "@architectures": "mailbot.CueBOW.v1",
+                "exclusive_classes": True,
+                "ngram_size": config.ngram_size,
+                "length": config.length,
+                "cue_weight": config.cue_weight,
+                "use_cues": True,
+            },
+            "tok2vec": {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": {
+                    "@architectures": "spacy.MultiHashEmbed.v2",
+                    "width": 64,
+                    "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"],
+                    "rows": [5000, 1000, 2500, 500],
+                    "include_static_vectors": False,
+                },
+                "encode": {
+                    "@architectures": "spacy.MaxoutWindowEncoder.v2",
+                    "width": 64,
+                    "window_size": 1,
+                    "maxout_pieces": 3,
+                    "depth": 2,
+                },
+            },
+        }
+    else:
+        model = {
+            "@architectures": "mailbot.CueBOW.v1",
+            "exclusive_classes": True,
+            "ngram_size": config.ngram_size,
+            "length": config.length,
+            "cue_weight": config.cue_weight,
+            "use_cues": config.variant == "cuebow",
+        }
+    textcat = nlp.add_pipe("textcat", config={"model": model})
+    for label in LABELS:
+        textcat.add_label(label)  # type: ignore[attr-defined]
+    return nlp
+
+
+def annotate(nlp: Language, texts: Sequence[str]) -> list[Doc]:
+    """Docs with norms and cues set (what textcat sees), without running textcat."""
+    docs = [nlp.make_doc(t) for t in texts]
+    for name, proc in nlp.pipeline:
+        if name != "textcat":
+            docs = [proc(d) for d in docs]
+    return docs
+
+
+def _examples(nlp: Language, rows: Sequence[LabelledText]) -> list[Example]:
+    docs = annotate(nlp, [model_input(r.text, r.subject)[0] for r in rows])
+    return [
+        Example.from_dict(doc, {"cats": {k: float(k == r.label) for k in LABELS}})
+        for doc, r in zip(docs, rows, strict=True)
+    ]
+
+
+def _predict(nlp: Language, examples: Sequence[Example]) -> list[dict[str, float]]:
+    textcat = nlp.get_pipe("textcat")
+    docs = [eg.predicted for eg in examples]
+    scores = textcat.predict(docs)  # type: ignore[attr-defined]
+    textcat.set_annotations(docs, scores)  # type: ignore[attr-defined]
+    return [dict(d.cats) for d in docs]
+
+
+def _argmax(cats: dict[str, float]) -> str:
+    return max(LABELS, key=lambda k: cats.get(k, 0.0))
+
+
+def fit_temperature(cats: Sequence[dict[str, float]], gold: Sequence[str]) -> float:
+    """The temperature minimising negative log-likelihood on held-out rows (grid search)."""
+    best_t, best_nll = 1.0, math.inf
+    for step in range(10, 401, 5):
+        t = step / 100
+        nll = -sum(
+            math.log(max(calibrate(c, t)[g], 1e-12)) for c, g in zip(cats, gold, strict=True)
+        )
+        if nll < best_nll:
+            best_t, best_nll = t, nll
+    return best_t
+
+
+def corpus_digest(rows: Sequence[LabelledText]) -> str:
+    h = hashlib.sha256()
+    for r in rows:
+        h.update(f"{r.label}\t{r.subject}\t{r.text}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def train(
+    out: Path,
+    feedback: Sequence[Path] = (),
+    corpus: Path = CORPUS,
+    config: TrainConfig | None = None,
+    echo: Callable[[str], None] = lambda _: None,
+) -> TrainReport:
+    config = config or TrainConfig()
+    started = time.perf_counter()
+    fix_random_seed(config.seed)
+    rows = read_corpus(corpus)
+    extra = [r for path in feedback for r in read_feedback(path)]
+    # Staff decisions override the corpus for the same text; held-out rows stay held out.
+    overridden = {r.text.strip() for r in extra}
+    train_rows = [r for r in rows if r.split == "train" and r.text.strip() not in overridden]
+    train_rows += extra
+    dev_rows = [r for r in rows if r.split == "dev"]
+    test_rows = [r for r in rows if r.split == "test"]
+
+    nlp = build_nlp(config)
+    train_ex = _examples(nlp, train_rows)
+    dev_ex = _examples(nlp, dev_rows)
+    test_ex = _examples(nlp, test_rows)
+    nlp.initialize(lambda: train_ex)
+    # The norm table only arrives with initialize(): annotate again so features use lemmas.
+    train_ex = _examples(nlp, train_rows)
+    dev_ex = _examples(nlp, dev_rows)
+    test_ex = _examples(nlp, test_rows)
+    optimizer = nlp.create_optimizer()
+    optimizer.learn_rate = config.learn_rate
+    optimizer.L2 = config.l2
+
+    rng = random.Random(config.seed)
+    log: list[str] = []
+    best: tuple[float, int, bytes] = (-1.0, 0, b"")
+    dev_gold = [r.label for r in dev_rows]
+    stale = 0
+    for epoch in range(1, config.max_epochs + 1):
+        order = list(train_ex)
+        rng.shuffle(order)
+        losses: dict[str, float] = {}
+        for batch in minibatch(order, size=compounding(4.0, 32.0, 1.001)):
+            nlp.update(batch, sgd=optimizer, losses=losses, exclude=["mailbot_norm", "mailbot_cues"])
+        with nlp.use_params(optimizer.averages):
+            dev_pred = [_argmax(c) for c in _predict(nlp, dev_ex)]
+            score = float(multiclass_report(dev_gold, dev_pred, LABELS)["macro_f1"])  # type: ignore[arg-type]
+            if score > best[0]:
+                best = (score, epoch, nlp.get_pipe("textcat").to_bytes())
+                stale = 0
+            else:
+                stale += 1
+        line = f"epoch {epoch:2d} loss {losses.get('textcat', 0.0):8.3f} dev macro-F1 {score:.4f}"
+        log.append(line)
+        echo(line)
+        if stale >= config.patience:
+            break
+    nlp.get_pipe("textcat").from_bytes(best[2])
+
+    dev_cats = _predict(nlp, dev_ex)
+    temperature = fit_temperature(dev_cats, dev_gold)
+    dev_report = multiclass_report(dev_gold, [_argmax(c) for c in dev_cats], LABELS)
+    test_cats = _predict(nlp, test_ex)
+    test_report = multiclass_report([r.label for r in test_rows],
+                                    [_argmax(c) for c in test_cats], LABELS)
+
+    nlp.meta["name"] = "mailbot_complaints"
+    nlp.meta["version"] = MODEL_VERSION
+    nlp.meta["description"] = "Mailbot complaint/compliment/enquiry classifier (project corpus)"
+    nlp.meta["license"] = "GPL-3.0-or-later"
+    out.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(out)
+    srsly.write_json(
+        out / CALIBRATION_FILE,
+        {
+            "version": MODEL_VERSION,
+            "variant": config.variant,
+            "temperature": temperature,
+            "best_epoch": best[1],
+            "config": config.__dict__,
+            "corpus": corpus_digest(rows),
+            "n_train": len(train_rows),
+            "n_feedback": len(extra),
+            "lexicon": components.lexicon_fingerprint(),
+            "dev": dev_report,
+            "test": test_report,
+        },
+    )
+    return TrainReport(
+        out=out,
+        n_train=len(train_rows),
+        n_feedback=len(extra),
+        best_epoch=best[1],
+        temperature=temperature,
+        dev=dev_report,
+        test=test_report,
+        seconds=round(time.perf_counter() - started, 1),
+        log=log,
+    )
+
+
+def main() -> None:  # pragma: no cover - `python -m mailbot.classifiers.train OUT`
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "model"
+    report = train(out, echo=print)
+    print(json.dumps({"test": report.test, "temperature": report.temperature}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Read-only views of the log, shared by the CLI, the web UI and reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.db.models import Case, CaseEvent, Message, Outbox
+
+
+def list_cases(
+    session: Session, status: str | None = None, mailbox: str | None = None, limit: int = 100
+) -> list[Case]:
+    query = select(Case).order_by(Case.received_at.desc(), Case.id.desc()).limit(limit)
+    if status:
+        query = query.where(Case.status == status)
+    if mailbox:
+        query = query.where(Case.mailbox == mailbox)
+    return list(session.scalars(query))
+
+
+def list_outbox(session: Session, state: str | None = None, limit: int = 100) -> list[Outbox]:
+    query = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+    if state:
+        query = query.where(Outbox.state == state)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    case: Case
+    events: list[CaseEvent]
+    messages: list[Message]
+
+
+def case_timeline(session: Session, reference: str) -> Timeline | None:
+    case = session.scalar(select(Case).where(Case.reference == reference))
+    if case is None:
+        return None
+    events = list(
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+        )
+    )
+    messages = list(
+        session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.id))
+    )
+    return Timeline(case, events, messages)
+
+
+CASE_FIELDS = (
+    "reference",
+    "mailbox",
+    "customer_name",
+    "customer_address",
+    "subject",
+    "summary",
+    "category",
+    "label",
+    "score",
+    "reasons",
+    "flags",
+    "classifier",
+    "priority",
+    "stage",
+    "status",
+    "confidential",
+    "department",
+    "referral_manager",
+    "received_at",
+    "acknowledged_at",
+    "due_at",
+    "closed_at",
+    "outcome",
+)
+
+
+def case_dict(case: Case) -> dict[str, Any]:
+    data = {name: _plain(getattr(case, name)) for name in CASE_FIELDS}
+    data["parent"] = case.parent.reference if case.parent else None
+    return data
+
+
+def event_dict(event: CaseEvent) -> dict[str, Any]:
+    return {
+        "at": _plain(event.at),
+        "actor": event.actor,
+        "kind": event.kind,
+        "detail": event.detail,
+    }
+
+
+def outbox_dict(item: Outbox) -> dict[str, Any]:
+    return {
+        name: _plain(getattr(item, name))
+        for name in (
+            "id",
+            "kind",
+            "mailbox",
+            "to_addr",
+            "subject",
+            "message_id",
+            "state",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "created_at",
+            "sent_at",
+        )
+    }
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value

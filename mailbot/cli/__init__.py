@@ -1,0 +1,92 @@
+"""The `mailbot` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from mailbot.config import ENV_VAR, Config, ConfigError, load_config
+
+
+@dataclass
+class AppContext:
+    """Handed to every command: the config, loaded on first use."""
+
+    config_path: str | None
+    verbose: bool = False
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(f"config: {exc}") from None
+        return self._config
+
+
+class MailbotGroup(click.Group):
+    """Turns a bad config into one line however deep it is found, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(f"config: {exc}") from None
+
+
+@click.group(cls=MailbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    envvar=ENV_VAR,
+    show_envvar=True,
+    help="Config file (TOML). Default: ./mailbot.toml if present, else built-in defaults.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.version_option(package_name="mailbot")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Mailbot turns support mailboxes into a complaints-and-feedback case log.
+
+    \b
+    Start here:
+      mailbot demo                 run everything locally with sample mail
+      mailbot config check         validate your config file
+      mailbot run                  the long-running worker (polls, opens cases, sends mail)
+      mailbot poll --once          one pass over every mailbox, then exit (cron, tests)
+      mailbot cases                the case log;  mailbot case CS-2026-00042  one case
+
+    The config file is found via --config, $MAILBOT_CONFIG or ./mailbot.toml; see
+    config.example.toml for every key.
+    """
+    if config_path and not Path(config_path).exists():
+        raise click.BadParameter(
+            f"{config_path} does not exist; copy config.example.toml and edit it",
+            param_hint="--config",
+        )
+    ctx.obj = AppContext(config_path=config_path, verbose=verbose)
+
+
+def _register() -> None:
+    from mailbot.cli import cases, operate
+
+    for command in (*operate.COMMANDS, *cases.COMMANDS):
+        main.add_command(command)
+    for module, name in (("demo", "demo"), ("classify", "classify"), ("policy", "policy")):
+        try:
+            mod = __import__(f"mailbot.cli.{module}", fromlist=[name])
+        except ImportError:
+            continue
+        main.add_command(getattr(mod, name))
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""`mailbot classify`: classify a text, measure the classifier on a CSV, or retrain it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mailbot.classifiers import SHIPPED_MODEL, ClassifierSettings, load_classifier
+from mailbot.classifiers.base import Classification, Classifier, Inbound
+
+
+class ClassifyGroup(click.Group):
+    """`mailbot classify "TEXT"` classifies; `mailbot classify eval|train ...` run subcommands.
+
+    Click cannot mix an optional argument with subcommands, so anything that is not a
+    subcommand name (or --help) is handed to the hidden `text` command.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["text", *args]
+        return super().parse_args(ctx, args)
+
+
+def _settings(obj: Any) -> ClassifierSettings:
+    """The `[classifier]` config section, or defaults when run without a config."""
+    config = getattr(obj, "config", None) if obj is not None else None
+    settings = getattr(config, "classifier", None)
+    return settings if isinstance(settings, ClassifierSettings) else ClassifierSettings()
+
+
+def _with_overrides(settings: ClassifierSettings, kind: str | None, model: Path | None) -> ClassifierSettings:
+    changes: dict[str, Any] = {}
+    if kind:
+        changes["kind"] = kind
+    if model:
+        changes["model_path"] = model
+    return settings.model_copy(update=changes) if changes else settings
+
+
+def _load(settings: ClassifierSettings) -> Classifier:
+    try:
+        return load_classifier(settings)
+    except Exception as exc:  # one line for people, not a traceback
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    cls=ClassifyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+def classify() -> None:
+    """Is a message a complaint? Classify text, evaluate on a CSV, or retrain.
+
+    \b
+    Examples:
+      mailbot classify "Still no refund and nobody replies to my emails."
+      mailbot classify --json --subject "Order 123" "Third time I've asked..."
+      echo "Thanks, all sorted!" | mailbot classify -
+      mailbot classify eval labelled.csv              # columns text,label (1 = complaint)
+      mailbot classify eval labelled.csv --json --kind rules
+      mailbot classify train --feedback triage.jsonl  # rebuild the shipped model
+
+    Prints the label (complaint / compliment / enquiry), its calibrated probability, the
+    evidence (the words that made it so) and the flags the procedures need: urgent,
+    legal_threat, names_staff, vip, on_behalf, appeal. Thresholds, the staff directory and
+    the VIP list come from the [classifier] section of the config.
+    """
+
+
+@classify.command("text", hidden=True)
+@click.argument("words", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--subject", default="", help="The email's subject line.")
+@click.option("--sender", default="", help="The sender's address (for the VIP flag).")
+@click.option("--kind", type=click.Choice(["spacy", "rules"]), help="Override the classifier.")
+@click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
+@click.pass_obj
+def classify_text(
+    obj: Any, words: tuple[str, ...], as_json: bool, subject: str, sender: str,
+    kind: str | None, model: Path | None,
+) -> None:
+    """Classify TEXT ("-" reads standard input)."""
+    text = sys.stdin.read() if words == ("-",) else " ".join(words)
+    classifier = _load(_with_overrides(_settings(obj), kind, model))
+    result = classifier.classify(Inbound(text=text, subject=subject, sender=sender))
+    if as_json:
+        click.echo(json.dumps(classification_dict(result), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_classification(result))
+
+
+def classification_dict(result: Classification) -> dict[str, Any]:
+    return {
+        "label": result.label,
+        "score": result.score,
+        "classifier": result.classifier,
+        "reasons": [asdict(e) for e in result.reasons],
+        "flags": {k: [asdict(e) for e in v] for k, v in result.flags.items() if v},
+    }
+
+
+def format_classification(result: Classification) -> str:
+    lines = [f"{result.label}  {result.score:.2f}  ({result.classifier})"]
+    if result.reasons:
+        lines.append("why:")
+        lines += [f'  "{e.text}"  {e.why}' for e in result.reasons]
+    flags = {k: v for k, v in result.flags.items() if v}
+    if flags:
+        lines.append("flags:")
+        for name, evidence in flags.items():
+            shown = "; ".join(f'"{e.text}" ({e.why})' for e in evidence)
+            lines.append(f"  {name}: {shown}")
+    return "\n".join(lines)
+
+
+@classify.command("eval")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False,
+                                                                 exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--domain-column", default="domain", show_default=True,
+              help="Column naming each row's domain; rows whose domain starts with 'random_' "
+                   "are left out of the customer-service figures.")
+@click.option("--kind", type=click.Choice(["spacy", "rules"]), help="Override the classifier.")
+@click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
+@click.pass_obj
+def classify_eval(obj: Any, csv_file: Path, as_json: bool, domain_column: str,
+                  kind: str | None, model: Path | None) -> None:
+    """Measure the classifier on FILE.csv (columns text,label; label 1 = complaint).
+
+    \b
+    Prints precision, recall and F1 of the complaint class, macro-F1, accuracy, the
+    confusion matrix and texts/second; again for customer-service rows alone when the file
+    has a domain column. Measure only: never pick thresholds by this score.
+    \b
+    Example:
+      mailbot classify eval ../shared/classifier-eval/complaints-dev.csv
+    """
+    from mailbot.classifiers.corpus import read_eval_csv
+    from mailbot.classifiers.evaluate import evaluate, format_report
+
+    try:
+        rows = read_eval_csv(csv_file, domain_column)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        raise click.ClickException(f"{csv_file}: no rows")
+    classifier = _load(_with_overrides(_settings(obj), kind, model))
+    result = evaluate(classifier, rows)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(f"classifier: {result.classifier}")
+    click.echo(format_report("all rows", result.all))
+    if result.customer_service is not None:
+        click.echo(format_report("customer-service rows", result.customer_service))
+    click.echo(f"speed: {result.texts_per_second:.0f} texts/second ({len(rows)} texts, "
+               f"{result.seconds:.2f} s, model already loaded)")
+
+
+@classify.command("train")
+@click.option("--feedback", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              multiple=True, help="Extra labelled examples (JSONL or CSV), e.g. staff triage "
+              "decisions. Repeatable. The config's classifier.feedback_path is always included.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=SHIPPED_MODEL,
+              show_default="the shipped model", help="Where to write the model.")
+@click.option("--variant", type=click.Choice(["cuebow", "bow", "ensemble"]), default="cuebow",
+              show_default=True, help="Model design (the alternatives compared in "
+              "classifiers/README.md).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def classify_train(obj: Any, feedback: tuple[Path, ...], out: Path, variant: str, seed: int,
+                   as_json: bool) -> None:
+    """Retrain the classifier from the project's corpus plus FEEDBACK files.
+
+    \b
+    Feedback format, one JSON object per line:
+      {"text": "...", "label": "complaint|compliment|enquiry", "source": "triage"}
+    Reproducible: same corpus, feedback and seed give the same model.
+    \b
+    Examples:
+      mailbot classify train
+      mailbot classify train --feedback var/triage.jsonl --out var/model
+    """
+    from mailbot.classifiers.train import TrainConfig, train
+
+    settings = _settings(obj)
+    files = list(feedback)
+    if settings.feedback_path and settings.feedback_path.exists():
+        files.append(settings.feedback_path)
+    echo = (lambda _: None) if as_json else click.echo
+    report = train(out, feedback=files, config=TrainConfig(variant=variant, seed=seed), echo=echo)
+    summary = {
+        "out": str(report.out),
+        "n_train": report.n_train,
+        "n_feedback": report.n_feedback,
+        "best_epoch": report.best_epoch,
+        "temperature": report.temperature,
+        "test": report.test,
+        "seconds": report.seconds,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    test = report.test
+    click.echo(f"wrote {report.out} ({report.n_train} training examples, "
+               f"{report.n_feedback} from feedback) in {report.seconds:.0f} s")
+    click.echo(f"held-out test split: macro-F1 {test['macro_f1']:.3f}, "
+               f"accuracy {test['accuracy']:.3f}")
+    if out.resolve() != SHIPPED_MODEL.resolve():
+        click.echo(f"use it with  [classifier] model_path = \"{out}\"")

@@ -1,0 +1,112 @@
+"""Commands that run Mailbot: config check, db upgrade, run, poll."""
+
+from __future__ import annotations
+
+import click
+
+from mailbot.app import build_worker, open_database, setup_logging
+from mailbot.cli import AppContext
+from mailbot.config import ConfigError
+from mailbot.db.migrate import upgrade
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@click.pass_obj
+def config_check(app: AppContext) -> None:
+    """Validate the config file and the secrets it points to.
+
+    Prints one line per mistake, naming the key and the fix, and exits 1 if there are any.
+    It does not connect to any server.
+    """
+    config = app.config  # parse errors are reported by the group as one line
+    problems: list[str] = []
+    for i, box in enumerate(config.mailboxes):
+        try:
+            if not box.resolve_password(f"mailbox[{i}]"):
+                problems.append(
+                    f"mailbox[{i}].password_env: no password configured for {box.name}; "
+                    "set password_env or password_file"
+                )
+        except ConfigError as exc:
+            problems.append(str(exc))
+        if box.tls == "none":
+            click.echo(
+                f"warning: mailbox[{i}].tls = 'none': the password crosses the network "
+                "in plain text",
+                err=True,
+            )
+        if box.password:
+            click.echo(
+                f"warning: mailbox[{i}].password is inline; prefer password_env or password_file",
+                err=True,
+            )
+    try:
+        config.smtp.resolve_password("smtp")
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if not config.mailboxes:
+        problems.append("mailbox: no mailboxes configured; add a [[mailbox]] section")
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        raise SystemExit(1)
+    source = config.source or "built-in defaults"
+    click.echo(
+        f"{source}: OK — {len(config.mailboxes)} mailbox(es): "
+        + ", ".join(f"{b.name} <{b.address}>" for b in config.mailboxes)
+    )
+
+
+@click.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: AppContext) -> None:
+    """Create the tables or migrate them to this version of Mailbot (safe to repeat)."""
+    db = open_database(app.config, migrate=False)
+    before, after = upgrade(db.engine)
+    if before == after:
+        click.echo(f"database is up to date (revision {after})")
+    else:
+        click.echo(f"database upgraded from {before or 'empty'} to {after}")
+
+
+@click.command("run")
+@click.pass_obj
+def run(app: AppContext) -> None:
+    """Run the worker until stopped (SIGTERM or Ctrl-C finish the current step first).
+
+    Polls every mailbox on its interval (and at once on new mail where the server supports
+    IMAP IDLE), opens and updates cases, and delivers acknowledgements.
+    """
+    setup_logging(app.config, app.verbose)
+    worker = build_worker(app.config)
+    worker.run_forever()
+
+
+@click.command("poll")
+@click.option(
+    "--once", is_flag=True, required=True, help="Drain every mailbox and the outbox, then exit."
+)
+@click.pass_obj
+def poll(app: AppContext, once: bool) -> None:
+    """One pass: fetch all new mail, process it, send what is due, then exit.
+
+    For cron and for trying a config out. Exits 0 even if a mailbox was unreachable (the
+    error is logged), so one bad mailbox never blocks the others.
+    """
+    setup_logging(app.config, app.verbose)
+    worker = build_worker(app.config)
+    result = worker.run_once()
+    click.echo(f"fetched {result.fetched}, processed {result.processed}, sent {result.sent}")
+
+
+COMMANDS = (config_group, db_group, run, poll)

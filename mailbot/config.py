@@ -1,0 +1,311 @@
+"""Configuration: one TOML file loaded into frozen, validated models.
+
+Every key has a default and a help string (`Field(description=...)`); `config.example.toml`
+documents each of them and a test keeps the two in step. A mistake becomes one `ConfigError`
+line that names the key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mailbot.classifiers import ClassifierSettings
+
+ENV_VAR = "MAILBOT_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration mistake; str() is one line naming the key and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(_Section):
+    """Where a password comes from: an environment variable or a file, never required inline."""
+
+    password_env: str = Field("", description="Name of the environment variable holding it.")
+    password_file: str = Field("", description="Path of a file holding it (first line is used).")
+    password: str = Field("", description="Inline password: discouraged, for local demos only.")
+
+    def resolve_password(self, key: str) -> str:
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(
+                    f"{key}.password_env: environment variable {self.password_env} is not set; "
+                    "export it or use password_file"
+                )
+            return value
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise ConfigError(
+                    f"{key}.password_file: cannot read a password from {self.password_file} "
+                    f"({exc.__class__.__name__}); check the path and permissions"
+                ) from None
+        return self.password
+
+
+class Organisation(_Section):
+    name: str = Field("Example Organisation", description="Shown in letters and the web UI.")
+    timezone: str = Field("Europe/London", description="IANA timezone for dates and deadlines.")
+    signature: str = Field(
+        "Customer Services", description="Signature at the foot of every letter Mailbot sends."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as 'Europe/London'"
+            ) from None
+        return value
+
+
+class Database(_Section):
+    url: str = Field(
+        "sqlite:///mailbot.db",
+        description="SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql")):
+            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+        return value
+
+
+class Mailbox(Secret):
+    name: str = Field(description="Short name used in logs and on cases, e.g. 'customerservices'.")
+    address: str = Field(description="The support address customers write to.")
+    host: str = Field(description="IMAP server host name.")
+    port: int = Field(0, description="IMAP port; 0 means 993 for imaps, else 143.")
+    tls: Literal["imaps", "starttls", "none"] = Field(
+        "imaps", description="imaps, starttls, or none (plain text: only when set explicitly)."
+    )
+    ca_file: str = Field("", description="Extra CA certificate (PEM) to trust, e.g. self-signed.")
+    username: str = Field(description="IMAP login name.")
+    folders: tuple[str, ...] = Field(("INBOX",), description="Folders to watch.")
+    after: Literal["flag", "move", "none"] = Field(
+        "flag", description="After a message is safely stored: add a flag, move it, or nothing."
+    )
+    flag: str = Field("$MailbotProcessed", description="Keyword added when after = 'flag'.")
+    move_to: str = Field("Mailbot/Processed", description="Folder used when after = 'move'.")
+    poll_interval: float = Field(60.0, gt=0, description="Seconds between polls.")
+    idle: bool = Field(True, description="Use IMAP IDLE when the server supports it.")
+    from_address: str = Field("", description="From: of mail sent for this mailbox (address).")
+    reference_prefix: str = Field("", description="Case reference prefix; default cases.prefix.")
+
+    @field_validator("address", "from_address")
+    @classmethod
+    def _looks_like_address(cls, value: str) -> str:
+        if value and "@" not in value:
+            raise ValueError(f"{value!r} is not an email address; write it as name@domain")
+        return value.lower()
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "imaps" else 143)
+
+    @property
+    def sender(self) -> str:
+        return self.from_address or self.address
+
+
+class Smtp(Secret):
+    host: str = Field("127.0.0.1", description="SMTP server host name.")
+    port: int = Field(0, description="SMTP port; 0 means 465 for smtps, 587 for starttls, else 25.")
+    tls: Literal["smtps", "starttls", "none"] = Field(
+        "starttls", description="smtps, starttls, or none (plain text: only when set explicitly)."
+    )
+    ca_file: str = Field("", description="Extra CA certificate (PEM) to trust.")
+    username: str = Field("", description="Login name; empty for no authentication.")
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"smtps": 465, "starttls": 587, "none": 25}[self.tls]
+
+
+class Cases(_Section):
+    prefix: str = Field("CS", description="Reference prefix: CS gives CS-2026-00042.")
+    default_category: str = Field(
+        "General - Customer Feedback", description="Problem profile of a new case."
+    )
+    default_priority: str = Field("minor", description="Priority grade of a new case.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.isalnum() or not value.isupper():
+            raise ValueError("use capital letters and digits only, e.g. 'CS'")
+        return value
+
+
+class Acknowledgement(_Section):
+    enabled: bool = Field(True, description="Send an acknowledgement when a case opens.")
+    acknowledge_within_days: int = Field(
+        2, ge=0, description="Working days promised in the acknowledgement's 'by when'."
+    )
+
+
+class Worker(_Section):
+    batch_size: int = Field(200, ge=1, le=5000, description="Messages fetched per IMAP FETCH.")
+    outbox_interval: float = Field(5.0, gt=0, description="Seconds between outbox deliveries.")
+    max_send_attempts: int = Field(
+        12, ge=1, description="Delivery attempts before an outgoing mail is marked failed."
+    )
+    retry_base_seconds: float = Field(
+        30.0, gt=0, description="First retry delay; doubles on each failure (capped at 1 hour)."
+    )
+
+
+class Templates(_Section):
+    directory: str = Field(
+        "", description="Folder of your own letter templates; files there replace the shipped ones."
+    )
+
+
+class Logging(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class Config(_Section):
+    organisation: Organisation = Field(default_factory=Organisation, description="Who we are.")
+    database: Database = Field(default_factory=Database, description="Where the case log lives.")
+    smtp: Smtp = Field(default_factory=Smtp, description="Outgoing mail.")
+    mailboxes: tuple[Mailbox, ...] = Field((), description="Support mailboxes to watch.")
+    cases: Cases = Field(default_factory=Cases, description="The case log.")
+    acknowledgement: Acknowledgement = Field(
+        default_factory=Acknowledgement, description="Acknowledgements to customers."
+    )
+    worker: Worker = Field(default_factory=Worker, description="The polling worker.")
+    templates: Templates = Field(default_factory=Templates, description="Letter templates.")
+    classifier: ClassifierSettings = Field(
+        default_factory=ClassifierSettings, description="Flagging complaints and compliments."
+    )
+    logging: Logging = Field(default_factory=Logging, description="Logs.")
+    source: str = Field("", exclude=True, description="Path the config was read from.")
+
+    @model_validator(mode="after")
+    def _unique_mailboxes(self) -> Config:
+        names = [m.name for m in self.mailboxes]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"mailboxes[{i}].name: {name!r} is used twice; names must differ")
+        return self
+
+    def mailbox(self, name: str) -> Mailbox:
+        for box in self.mailboxes:
+            if box.name == name:
+                return box
+        raise KeyError(name)
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset(a for m in self.mailboxes for a in (m.address, m.sender))
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(item)
+    return ".".join(parts)
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that owns the last key of `loc`, for 'did you mean' hints."""
+    model: Any = Config
+    for item in loc[:-1]:
+        if isinstance(item, int):
+            continue
+        field = model.model_fields.get(item)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = args[0] if args and isinstance(args[0], type) else annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def describe_error(exc: ValidationError, prefix: str = "") -> str:
+    """Turn the first pydantic error into one line: 'key: problem; fix'."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    if not loc:  # a whole-model check: its message already starts with the key
+        return prefix + str(err["msg"]).removeprefix("Value error, ")
+    key = prefix + _key_path(loc)
+    if err["type"] == "extra_forbidden":
+        owner = _model_at(loc)
+        hint = ""
+        if owner is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{key}: unknown key{hint or '; remove it (see config.example.toml)'}"
+    if err["type"] == "missing":
+        return f"{key}: required key is missing; add it (see config.example.toml)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+    return f"{key}: {msg}{shown}"
+
+
+def parse_config(data: Mapping[str, Any], source: str = "") -> Config:
+    raw = dict(data)
+    # TOML writes the list of mailboxes as [[mailbox]]; accept the plural too.
+    if "mailbox" in raw:
+        raw["mailboxes"] = raw.pop("mailbox")
+    try:
+        return Config.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        message = describe_error(exc)
+        raise ConfigError(message.replace("mailboxes[", "mailbox[")) from None
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    local = Path("mailbot.toml")
+    return local if local.exists() else None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load from --config, else $MAILBOT_CONFIG, else ./mailbot.toml, else defaults."""
+    found = find_config_path(path)
+    if found is None:
+        return parse_config({})
+    try:
+        text = found.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {found}: cannot be read ({exc.strerror}); pass --config PATH or set "
+            f"{ENV_VAR}"
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {found}: not valid TOML ({exc})") from None
+    return parse_config(data, source=str(found))

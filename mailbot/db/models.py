@@ -1,0 +1,233 @@
+"""The case log's tables (SQLAlchemy 2). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from mailbot.db.types import UTCDateTime, utcnow
+
+# Stable constraint names so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class MessageState:
+    """Where an inbound message is in the pipeline."""
+
+    RECEIVED = "received"  # raw bytes stored, not processed yet
+    PROCESSED = "processed"  # opened or updated a case
+    DUPLICATE = "duplicate"  # another copy (other mailbox, re-fetch) was processed already
+    AUTOMATIC = "automatic"  # bounce, auto-reply, list mail: recorded, never answered
+    HELD = "held"  # could not be processed: kept for a human with the error
+
+    DONE = (PROCESSED, DUPLICATE, AUTOMATIC)
+
+
+class FolderCursor(Base):
+    """How far Mailbot has read one folder: independent of \\Seen, which people change."""
+
+    __tablename__ = "folder_cursors"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(100))
+    folder: Mapped[str] = mapped_column(String(500))
+    # IMAP UIDs are unsigned 32-bit: too big for a signed INTEGER on PostgreSQL.
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_messages_server_key"),
+        Index("ix_messages_state", "state"),
+        Index("ix_messages_message_id", "message_id"),
+        Index("ix_messages_content_hash", "content_hash"),
+        Index("ix_messages_case_id", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(100))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    state: Mapped[str] = mapped_column(String(20), default=MessageState.RECEIVED)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None]
+    server_marked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Filled in by parsing.
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")  # space-separated ids
+    from_name: Mapped[str] = mapped_column(String(500), default="")
+    from_addr: Mapped[str] = mapped_column(String(500), default="")
+    to_addrs: Mapped[str] = mapped_column(Text, default="")  # comma-separated "Name <addr>"
+    cc_addrs: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sent_date: Mapped[datetime | None]
+    text_body: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    new_text: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    html_sanitised: Mapped[str] = mapped_column(Text, default="", deferred=True)
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+    automatic: Mapped[str] = mapped_column(String(40), default="")  # loop guard verdict kind
+    automatic_reason: Mapped[str] = mapped_column(Text, default="")
+
+    # Set on the first copy of an email only, so the database itself refuses a second
+    # "first copy" when two workers race (copies to two mailboxes, re-fetches).
+    dedupe_key: Mapped[str | None] = mapped_column(String(1100), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+    case: Mapped[Case | None] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", cascade="all, delete-orphan"
+    )
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    disposition: Mapped[str] = mapped_column(String(20), default="attachment")
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class ReferenceCounter(Base):
+    """The last reference number handed out per prefix and year (row-locked on allocation)."""
+
+    __tablename__ = "reference_counters"
+
+    prefix: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Case(Base):
+    """One entry on the complaints-and-feedback log."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(100))
+    customer_name: Mapped[str] = mapped_column(String(500), default="")
+    customer_address: Mapped[str] = mapped_column(String(500), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str] = mapped_column(String(20), default="enquiry")
+    score: Mapped[float] = mapped_column(default=0.0)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    classifier: Mapped[str] = mapped_column(String(100), default="")
+    priority: Mapped[str] = mapped_column(String(40))
+    stage: Mapped[str] = mapped_column(String(40), default="frontline")
+    status: Mapped[str] = mapped_column(String(40), default="open")
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    department: Mapped[str] = mapped_column(String(200), default="")
+    referral_manager: Mapped[str] = mapped_column(String(500), default="")
+    received_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="case")
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+    parent: Mapped[Case | None] = relationship(remote_side=[id])
+
+
+class CaseEvent(Base):
+    """Append-only audit trail: every message in or out and every change, with who and when."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))  # "mailbot", "customer", a user name
+    kind: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class OutboxState:
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; see mailbot.outgoing.sender for recovery
+    SENT = "sent"
+    FAILED = "failed"  # gave up: permanent refusal or too many attempts; staff are told
+
+
+class Outbox(Base):
+    """Outgoing mail, written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Enforces "at most one" in the database: e.g. "ack:CS-2026-00042".
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    mailbox: Mapped[str] = mapped_column(String(100))
+    from_addr: Mapped[str] = mapped_column(String(500))
+    to_addr: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    state: Mapped[str] = mapped_column(String(20), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,225 @@
+"""Working-day and working-hour arithmetic in one organisation's calendar.
+
+Definitions (the rest of `mailbot.procedure` builds on these):
+
+* A **working day** is a date whose weekday is in `workdays`, that is not a public holiday of
+  `country`/`subdivision` (from the `holidays` package) and not a closure day. The package lists
+  both a holiday falling on a weekend and its observed weekday (Boxing Day 2026 is Sat 26 Dec,
+  observed Mon 28 Dec); both are simply "not worked", which is what counts here.
+* **Working hours** are `[opens, closes)` on the office clock of a working day. A message that
+  arrives at 17:00 exactly has arrived after hours.
+* `add_working_days(d, n)` first rolls `d` forward to a working day (itself if it is one), then
+  steps over `n` further working days. `working_days_between(a, b)` counts the working days in
+  `[a, b)`, so `working_days_between(d, add_working_days(d, n)) == n` for every `d` and `n >= 0`.
+* The **clock-start day** of a moment is its local date when that is a working day and the
+  moment is before closing time; otherwise the next working day. "Within N working days" of a
+  moment means by the close of `add_working_days(clock_start_day(moment), N)`: a complaint that
+  arrives Friday 17:30 counts from Monday, and "within 0 working days" means "by the close of
+  the day it counts from".
+* All arithmetic happens on the office clock of `timezone` (zoneinfo), and every datetime
+  returned is aware and in that zone. An hour of working time is an hour on the office clock:
+  UK clocks change at 01:00/02:00 on a Sunday, outside any usual working hours, so a 09:00-17:00
+  day is always 8 hours. A local time that does not exist (inside the spring-forward gap) is
+  moved forward by the gap; an ambiguous one takes its first (earlier) occurrence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from types import MappingProxyType
+from zoneinfo import ZoneInfo
+
+import holidays
+
+__all__ = ["WorkingCalendar", "public_holidays"]
+
+_ONE_DAY = timedelta(days=1)
+# A calendar with no working day at all would loop for ever; no real week has a gap this long.
+_MAX_SCAN_DAYS = 3660
+
+
+@lru_cache(maxsize=512)
+def public_holidays(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
+    """Public holidays (date → name) of one country/subdivision and year, cached.
+
+    Building a `holidays` calendar costs about a millisecond and deadlines ask for the same
+    few years over and over, so each (country, subdivision, year) is computed once.
+    """
+    table = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    return MappingProxyType({day: name for day, name in table.items() if day.year == year})
+
+
+def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """`day` at `clock` in `zone`, normalised so that a time in a DST gap moves forward."""
+    naive = datetime.combine(day, clock, tzinfo=zone)
+    return naive.astimezone(UTC).astimezone(zone)
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """An organisation's working days and hours. Immutable and hashable; cheap to build."""
+
+    timezone: str = "Europe/London"
+    workdays: frozenset[int] = frozenset(range(5))  # date.weekday(): Monday is 0
+    opens: time = time(9, 0)
+    closes: time = time(17, 0)
+    country: str | None = "GB"
+    subdivision: str | None = "ENG"
+    closures: frozenset[date] = frozenset()  # one-off closure days, e.g. 2026-12-29
+    annual_closures: frozenset[tuple[int, int]] = frozenset()  # (month, day), every year
+    _zone: ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.opens < self.closes:
+            raise ValueError(f"opens ({self.opens}) must be before closes ({self.closes})")
+        if not self.workdays or not self.workdays <= set(range(7)):
+            raise ValueError("workdays must be a non-empty set of weekday numbers 0-6")
+        object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
+
+    @property
+    def day_length(self) -> timedelta:
+        """Working time in one working day (office clock)."""
+        return datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)
+
+    # ---- days -------------------------------------------------------------------------
+
+    def holiday_name(self, day: date) -> str | None:
+        """Why `day` is closed although it is a normal workday, or None if it is not closed."""
+        if self.country:
+            name = public_holidays(self.country, self.subdivision, day.year).get(day)
+            if name:
+                return name
+        if day in self.closures or (day.month, day.day) in self.annual_closures:
+            return "closure day"
+        return None
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() in self.workdays and self.holiday_name(day) is None
+
+    def next_working_day(self, day: date) -> date:
+        """The first working day strictly after `day`."""
+        for _ in range(_MAX_SCAN_DAYS):
+            day += _ONE_DAY
+            if self.is_working_day(day):
+                return day
+        raise ValueError(f"no working day within {_MAX_SCAN_DAYS} days after {day}")
+
+    def previous_working_day(self, day: date) -> date:
+        """The last working day strictly before `day`."""
+        for _ in range(_MAX_SCAN_DAYS):
+            day -= _ONE_DAY
+            if self.is_working_day(day):
+                return day
+        raise ValueError(f"no working day within {_MAX_SCAN_DAYS} days before {day}")
+
+    def roll_forward(self, day: date) -> date:
+        """`day` if it is a working day, else the next one."""
+        return day if self.is_working_day(day) else self.next_working_day(day)
+
+    def add_working_days(self, day: date, n: int) -> date:
+        """Roll `day` forward to a working day, then step over `n` more working days."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        day = self.roll_forward(day)
+        for _ in range(n):
+            day = self.next_working_day(day)
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days in `[start, end)`; negative when `end` is before `start`."""
+        if end < start:
+            return -self.working_days_between(end, start)
+        return sum(1 for day in _days(start, end) if self.is_working_day(day))
+
+    # ---- moments ----------------------------------------------------------------------
+
+    def local(self, moment: datetime) -> datetime:
+        """`moment` on the office clock. Naive datetimes are refused: their zone is a guess."""
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"{moment.isoformat()} has no timezone; pass an aware datetime")
+        return moment.astimezone(self._zone)
+
+    def opening(self, day: date) -> datetime:
+        return _at(day, self.opens, self._zone)
+
+    def closing(self, day: date) -> datetime:
+        return _at(day, self.closes, self._zone)
+
+    def is_working_moment(self, moment: datetime) -> bool:
+        here = self.local(moment)
+        return self.is_working_day(here.date()) and self.opens <= here.time() < self.closes
+
+    def next_working_moment(self, moment: datetime) -> datetime:
+        """`moment` itself during working hours, else the next opening time."""
+        here = self.local(moment)
+        day = here.date()
+        if self.is_working_day(day):
+            if here.time() < self.opens:
+                return self.opening(day)
+            if here.time() < self.closes:
+                return here
+        return self.opening(self.next_working_day(day))
+
+    def clock_start_day(self, moment: datetime) -> date:
+        """The working day from which "within N working days" of `moment` is counted."""
+        return self.next_working_moment(moment).date()
+
+    def close_after_working_days(self, moment: datetime, n: int) -> datetime:
+        """The deadline "within `n` working days" of `moment`: close of business on day n."""
+        return self.closing(self.add_working_days(self.clock_start_day(moment), n))
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Working time (office clock) inside `[start, end)`; zero when `end <= start`."""
+        a, b = self.local(start), self.local(end)
+        if b <= a:
+            return timedelta(0)
+        total = timedelta(0)
+        for day in _days(a.date(), b.date() + _ONE_DAY):
+            if not self.is_working_day(day):
+                continue
+            lo = max(a, self.opening(day))
+            hi = min(b, self.closing(day))
+            if hi > lo:
+                # Same tzinfo on both sides: Python subtracts office-clock (wall) times.
+                total += hi - lo
+        return total
+
+    def add_working_time(self, moment: datetime, amount: timedelta) -> datetime:
+        """The earliest moment at which `amount` of working time has passed since `moment`.
+
+        `amount == 0` returns `moment` itself; work that ends exactly at closing time is due at
+        closing time, not at the next opening.
+        """
+        if amount < timedelta(0):
+            raise ValueError(f"amount must be >= 0, got {amount}")
+        here = self.local(moment)
+        if amount == timedelta(0):
+            return here
+        left = amount
+        cursor = self.next_working_moment(here)
+        while True:
+            close = self.closing(cursor.date())
+            available = close - cursor
+            if left <= available:
+                return _normalise(cursor + left, self._zone)
+            left -= available
+            cursor = self.opening(self.next_working_day(cursor.date()))
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    day = start
+    while day < end:
+        yield day
+        day += _ONE_DAY
+
+
+def _normalise(moment: datetime, zone: ZoneInfo) -> datetime:
+    """Wall-clock addition can land in a DST gap; a round trip through UTC fixes that."""
+    return moment.astimezone(UTC).astimezone(zone)

@@ -1,0 +1,288 @@
+"""The worker: poll mailboxes, process what was stored, deliver the outbox.
+
+`run_once` (for `mailbot poll --once`, cron and tests) and `run_forever` (for `mailbot run`)
+call the same three steps; the long-running worker only adds a scheduler, IMAP IDLE
+listeners and signal handling around them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from mailbot.classifiers.base import Classifier
+from mailbot.config import Config, Mailbox
+from mailbot.db.engine import Database
+from mailbot.db.models import Message, MessageState
+from mailbot.db.types import utcnow
+from mailbot.ingest.fetch import fetch_new_mail, mark_done_on_server
+from mailbot.ingest.idle import IdleListener
+from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
+from mailbot.outgoing.sender import deliver_due
+from mailbot.outgoing.smtp import TemporaryFailure
+from mailbot.pipeline import PipelineContext, pending_messages, process_message
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(minutes=15)
+RETRIES_BEFORE_HOLD = 3  # a message failing this often is held for a human
+
+
+@dataclass
+class Backoff:
+    """Per-source failure count: one bad mailbox never stops the others."""
+
+    base: timedelta
+    failures: int = 0
+    until: datetime | None = None
+
+    def ready(self, now: datetime) -> bool:
+        return self.until is None or now >= self.until
+
+    def failed(self, now: datetime) -> timedelta:
+        self.failures += 1
+        delay = min(self.base * 2 ** (self.failures - 1), MAX_BACKOFF)
+        self.until = now + delay
+        return delay
+
+    def succeeded(self) -> None:
+        self.failures, self.until = 0, None
+
+
+@dataclass
+class RoundResult:
+    fetched: int = 0
+    processed: int = 0
+    sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.fetched or self.processed or self.sent)
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        context: PipelineContext,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.context = context
+        self.now = now
+        self._passwords = {
+            box.name: box.resolve_password(f"mailbox[{i}]")
+            for i, box in enumerate(config.mailboxes)
+        }
+        self._smtp_password = config.smtp.resolve_password("smtp")
+        self._backoff = {
+            box.name: Backoff(timedelta(seconds=min(box.poll_interval, 60)))
+            for box in config.mailboxes
+        }
+        self._backoff["smtp"] = Backoff(timedelta(seconds=config.worker.retry_base_seconds))
+        # Processing and delivery touch shared rows; one at a time per process.
+        self._db_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._stop = threading.Event()
+
+    @property
+    def classifier(self) -> Classifier:
+        return self.context.classifier
+
+    # --- the three steps -------------------------------------------------------------------
+
+    def poll_mailbox(self, box: Mailbox) -> int:
+        """Fetch new mail of every watched folder, process it, then mark it on the server."""
+        backoff = self._backoff[box.name]
+        if not backoff.ready(self.now()):
+            return 0
+        try:
+            with ImapMailbox(box, self._passwords[box.name]) as conn:
+                fetched = sum(
+                    fetch_new_mail(self.db, conn, folder, self.config.worker.batch_size)
+                    for folder in box.folders
+                )
+                self.process_pending()
+                mark_done_on_server(self.db, conn)
+        except (*TRANSIENT_ERRORS, OperationalError) as exc:
+            delay = backoff.failed(self.now())
+            log.error(
+                "mailbox %s (%s:%d): %s; retrying in %ds",
+                box.name,
+                box.host,
+                box.effective_port,
+                _one_line(exc),
+                delay.total_seconds(),
+            )
+            return 0
+        backoff.succeeded()
+        return fetched
+
+    def process_pending(self) -> int:
+        """Process every stored message not yet processed, one savepoint each."""
+        done = 0
+        with self._db_lock:
+            while True:
+                with self.db.transaction() as session:
+                    batch = pending_messages(session, self.config.worker.batch_size)
+                    for row in batch:
+                        self._process_one(session, row)
+                done += len(batch)
+                if len(batch) < self.config.worker.batch_size:
+                    return done
+
+    def _process_one(self, session: Session, row: Message) -> None:
+        savepoint = session.begin_nested()
+        try:
+            process_message(session, self.context, row)
+            row.processed_at = self.now()
+            session.flush()
+            savepoint.commit()
+        except Exception as exc:  # one bad message never stops the others
+            savepoint.rollback()
+            row.attempts += 1
+            if isinstance(exc, IntegrityError) and row.attempts < RETRIES_BEFORE_HOLD:
+                log.info("message %s raced another worker; will retry", row.id)
+                return
+            row.state = MessageState.HELD
+            row.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+            log.error("message %s in %s held for review: %s", row.id, row.mailbox, row.error)
+
+    def deliver_outbox(self) -> int:
+        backoff = self._backoff["smtp"]
+        if not backoff.ready(self.now()):
+            return 0
+        try:
+            with self._db_lock:
+                sent = deliver_due(self.db, self.config, self._smtp_password, self.now)
+        except (TemporaryFailure, OperationalError) as exc:
+            delay = backoff.failed(self.now())
+            log.error("outbox: %s; retrying in %ds", _one_line(exc), delay.total_seconds())
+            return 0
+        backoff.succeeded()
+        return sent
+
+    # --- burst mode ---------------------------------------------------------------------------
+
+    def run_round(self) -> RoundResult:
+        result = RoundResult()
+        for box in self.config.mailboxes:
+            result.fetched += self.poll_mailbox(box)
+        result.processed = self.process_pending()
+        result.sent = self.deliver_outbox()
+        return result
+
+    def run_once(self, max_rounds: int = 1000) -> RoundResult:
+        """Run rounds until every mailbox is drained and nothing more is due in the outbox."""
+        total = RoundResult()
+        for _ in range(max_rounds):
+            result = self.run_round()
+            total.fetched += result.fetched
+            total.processed += result.processed
+            total.sent += result.sent
+            if not result.busy:
+                break
+        return total
+
+    # --- long-running -------------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        for box in self.config.mailboxes:
+            scheduler.add_job(
+                self.poll_mailbox,
+                "interval",
+                args=[box],
+                id=f"poll:{box.name}",
+                seconds=box.poll_interval,
+                next_run_time=_now_local(),
+            )
+        scheduler.add_job(
+            self._deliver_job,
+            "interval",
+            id="outbox",
+            seconds=self.config.worker.outbox_interval,
+            next_run_time=_now_local(),
+        )
+        self._scheduler = scheduler
+        listeners = [
+            IdleListener(
+                box,
+                self._passwords[box.name],
+                on_new_mail=self._wake(f"poll:{box.name}"),
+                stop=self._stop,
+            )
+            for box in self.config.mailboxes
+            if box.idle
+        ]
+        self._install_signal_handlers()
+        scheduler.start()
+        for listener in listeners:
+            listener.start()
+        log.info(
+            "worker started: %d mailbox(es), IDLE on %d", len(self.config.mailboxes), len(listeners)
+        )
+        while not self._stop.wait(1.0):
+            pass
+        log.info("stopping: finishing the current step")
+        scheduler.shutdown(wait=True)
+        for listener in listeners:
+            listener.join(timeout=5)
+        log.info("worker stopped")
+
+    def _deliver_job(self) -> None:
+        self.process_pending()  # catches messages left by a crash or by `mailbot reprocess`
+        self.deliver_outbox()
+
+    def _wake(self, job_id: str) -> Callable[[], None]:
+        def wake() -> None:
+            if self._scheduler is not None and not self._stop.is_set():
+                self._scheduler.modify_job(job_id, next_run_time=_now_local())
+                self._scheduler.modify_job(
+                    "outbox", next_run_time=_now_local() + timedelta(seconds=1)
+                )
+
+        return wake
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            if self._stop.is_set():
+                log.warning("second signal: stopping now")
+                raise SystemExit(1)
+            log.info("received %s", signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def _now_local() -> datetime:
+    return datetime.fromtimestamp(time.time()).astimezone()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}".rstrip(": ")

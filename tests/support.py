@@ -1,0 +1,94 @@
+"""Helpers for tests that run Mailbot against the real servers of conftest.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+from mailbot.app import build_worker
+from mailbot.config import Config, parse_config
+from mailbot.localmail import Dovecot, SmtpServer
+from mailbot.worker import Worker
+
+
+def mailbot_config(
+    dovecot: Dovecot, smtp: SmtpServer, database_url: str, **sections: dict[str, object]
+) -> Config:
+    """A Config for the test servers: mailboxes customerservices and info over STARTTLS."""
+    mailbox_overrides = sections.pop("mailbox", {})
+    data: dict[str, object] = {
+        "organisation": {"name": "Test Council"},
+        "database": {"url": database_url},
+        "smtp": {"host": smtp.host, "port": smtp.port, "tls": "none", "timeout": 5},
+        "mailbox": [
+            {
+                "name": name,
+                "address": f"{name}@example.org",
+                "host": dovecot.host,
+                "port": dovecot.imap_port,
+                "tls": "starttls",
+                "ca_file": str(dovecot.cert_path),
+                "username": name,
+                "password": dovecot.password,
+                "poll_interval": 1.0,
+                **mailbox_overrides,
+            }
+            for name in ("customerservices", "info")
+        ],
+        "worker": {"retry_base_seconds": 1},
+        "classifier": {"kind": "rules"},
+        **sections,
+    }
+    return parse_config(data)
+
+
+class MailEnv:
+    """Real Dovecot + SMTP + database, and Mailbot workers built against them."""
+
+    def __init__(self, dovecot: Dovecot, smtp: SmtpServer, database_url: str) -> None:
+        self.dovecot, self.smtp, self.database_url = dovecot, smtp, database_url
+        self._workers: list[Worker] = []
+
+    def config(self, **sections: dict[str, object]) -> Config:
+        return mailbot_config(self.dovecot, self.smtp, self.database_url, **sections)
+
+    def worker(
+        self, config: Config | None = None, now: Callable[[], datetime] | None = None
+    ) -> Worker:
+        worker = build_worker(config or self.config())
+        if now is not None:
+            worker.now = worker.context.now = now
+        self._workers.append(worker)
+        return worker
+
+    def send(self, raw: bytes, *mailboxes: str) -> None:
+        """Deliver `raw` into the given support mailboxes, as an MTA would."""
+        for box in mailboxes or ("customerservices",):
+            self.dovecot.lmtp_deliver(box, raw)
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.db.dispose()
+
+
+def make_email(
+    subject: str = "My order never arrived",
+    body: str = "I ordered a chair three weeks ago and it still hasn't arrived.\n",
+    sender: str = "Pat Customer <customer@example.org>",
+    to: str = "customerservices@example.org",
+    message_id: str | None = None,
+    **headers: str,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = f"<{message_id or uuid.uuid4().hex}@example.org>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()

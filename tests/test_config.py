@@ -1,0 +1,166 @@
+"""Configuration: defaults, one-line errors that name the key, and the example stays complete."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import BaseModel
+
+from mailbot.cli import main
+from mailbot.config import Config, ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+BOX = {"name": "cs", "address": "cs@example.org", "host": "imap.example.org", "username": "cs"}
+
+
+def test_defaults_need_no_file(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MAILBOT_CONFIG", raising=False)
+    config = load_config(None)
+    assert config.database.url == "sqlite:///mailbot.db"
+    assert config.cases.default_category == "General - Customer Feedback"
+    assert config.mailboxes == ()
+
+
+def test_mailbox_defaults_are_safe():
+    box = parse_config({"mailbox": [BOX]}).mailboxes[0]
+    assert (box.tls, box.effective_port, box.folders, box.after) == (
+        "imaps",
+        993,
+        ("INBOX",),
+        "flag",
+    )
+    starttls = parse_config({"mailbox": [{**BOX, "tls": "starttls"}]}).mailboxes[0]
+    assert starttls.effective_port == 143
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"mailbox": [{**BOX, "port": "imap"}]}, "mailbox[0].port: "),
+        ({"mailbox": [{**BOX, "tls": "ssl"}]}, "mailbox[0].tls: Input should be 'imaps'"),
+        (
+            {"mailbox": [{**BOX, "adress": "x@y"}]},
+            "mailbox[0].adress: unknown key; did you mean 'address'?",
+        ),
+        (
+            {"mailbox": [{k: v for k, v in BOX.items() if k != "host"}]},
+            "mailbox[0].host: required key is missing",
+        ),
+        (
+            {"mailbox": [{**BOX, "address": "nobody"}]},
+            "mailbox[0].address: 'nobody' is not an email address",
+        ),
+        (
+            {"organisation": {"timezone": "Mars/Olympus"}},
+            "organisation.timezone: unknown timezone 'Mars/Olympus'",
+        ),
+        ({"database": {"url": "mysql://x"}}, "database.url: use sqlite:///PATH"),
+        ({"smtp": {"tls": "maybe"}}, "smtp.tls: "),
+        ({"cases": {"prefix": "cs-1"}}, "cases.prefix: use capital letters"),
+        ({"mailbox": [BOX, BOX]}, "mailbox[1].name: 'cs' is used twice"),
+        ({"databse": {}}, "databse: unknown key; did you mean 'database'?"),
+    ],
+)
+def test_mistakes_are_one_line_naming_the_key(data, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(expected), message
+
+
+def test_passwords_come_from_env_or_file(monkeypatch, tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\nignored\n")
+    box = parse_config({"mailbox": [{**BOX, "password_file": str(secret)}]}).mailboxes[0]
+    assert box.resolve_password("mailbox[0]") == "from-file"
+    monkeypatch.setenv("CS_PW", "from-env")
+    box = parse_config({"mailbox": [{**BOX, "password_env": "CS_PW"}]}).mailboxes[0]
+    assert box.resolve_password("mailbox[0]") == "from-env"
+    missing = parse_config({"mailbox": [{**BOX, "password_env": "NOPE_PW"}]}).mailboxes[0]
+    with pytest.raises(
+        ConfigError,
+        match=r"mailbox\[0\].password_env: environment variable "
+        "NOPE_PW is not set",
+    ):
+        missing.resolve_password("mailbox[0]")
+
+
+def test_bad_toml_and_missing_file_are_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[database\nurl = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_config_check_cli_reports_each_mistake_on_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("MISSING_PW", raising=False)
+    path = tmp_path / "mailbot.toml"
+    path.write_text(
+        '[[mailbox]]\nname="cs"\naddress="cs@example.org"\nhost="h"\n'
+        'username="u"\npassword_env="MISSING_PW"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
+    assert result.exit_code == 1
+    assert "error: mailbox[0].password_env: environment variable MISSING_PW is not set" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+
+    path.write_text("[[mailbox]]\nname = 3\n")
+    result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0
+    assert result.output.startswith("Error: config: mailbox[0].name")
+
+
+def test_the_example_config_is_valid_and_documents_every_key():
+    data = tomllib.loads((ROOT / "config.example.toml").read_text())
+    config = parse_config(data)
+    assert [b.name for b in config.mailboxes] == ["customerservices", "info"]
+    example = (ROOT / "config.example.toml").read_text()
+    missing = [
+        key
+        for key in _all_keys(Config)
+        if not re.search(rf"^#?\s*{key}\s*=", example, re.MULTILINE)
+    ]
+    assert missing == [], f"config.example.toml does not document: {missing}"
+
+
+def test_every_key_has_a_help_string():
+    undocumented = [
+        f"{model.__name__}.{name}"
+        for model, name, field in _fields(Config)
+        if not field.description
+    ]
+    assert undocumented == []
+
+
+def _fields(model: type[BaseModel]):  # type: ignore[no-untyped-def]
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        yield model, name, field
+        for sub in _submodels(field.annotation):
+            yield from _fields(sub)
+
+
+def _submodels(annotation: object) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [
+        a
+        for a in getattr(annotation, "__args__", ())
+        if isinstance(a, type) and issubclass(a, BaseModel)
+    ]
+
+
+def _all_keys(model: type[BaseModel]) -> set[str]:
+    return {name for m, name, field in _fields(model) if not _submodels(field.annotation)}
