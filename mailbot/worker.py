@@ -36,7 +36,12 @@ from mailbot.pipeline import PipelineContext, pending_messages, process_message
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=15)
-RETRIES_BEFORE_HOLD = 3  # a message failing this often is held for a human
+RETRIES_BEFORE_HOLD = 3
+# What a mailbox poll recovers from by backing off: the server or the database was away.
+POLL_ERRORS: tuple[type[BaseException], ...] = (
+    *TRANSIENT_ERRORS,
+    OperationalError,
+)  # a message failing this often is held for a human
 
 
 @dataclass
@@ -118,7 +123,7 @@ class Worker:
                 )
                 self.process_pending()
                 mark_done_on_server(self.db, conn)
-        except (*TRANSIENT_ERRORS, OperationalError) as exc:
+        except POLL_ERRORS as exc:
             delay = backoff.failed(self.now())
             log.error(
                 "mailbox %s (%s:%d): %s; retrying in %ds",

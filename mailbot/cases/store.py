@@ -20,17 +20,16 @@ def allocate_reference(session: Session, prefix: str, year: int) -> str:
     allocations (a row lock on PostgreSQL, the write lock on SQLite) within the caller's
     transaction: a rolled-back case gives its number back.
     """
-    counter = ReferenceCounter.__table__
     bump = (
-        update(counter)
-        .where(counter.c.prefix == prefix, counter.c.year == year)
-        .values(last_value=counter.c.last_value + 1)
-        .returning(counter.c.last_value)
+        update(ReferenceCounter)
+        .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)
+        .values(last_value=ReferenceCounter.last_value + 1)
+        .returning(ReferenceCounter.last_value)
     )
     value = session.execute(bump).scalar()
     if value is None:
         insert_ignoring_conflicts(
-            session, counter, [{"prefix": prefix, "year": year, "last_value": 0}]
+            session, ReferenceCounter, [{"prefix": prefix, "year": year, "last_value": 0}]
         )
         value = session.execute(bump).scalar_one()
     return format_reference(prefix, year, value)

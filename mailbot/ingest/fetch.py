@@ -50,7 +50,7 @@ def fetch_new_mail(db: Database, conn: ImapMailbox, folder: str, batch_size: int
             for item in conn.fetch(batch)
         ]
         with db.transaction() as session:
-            insert_ignoring_conflicts(session, Message.__table__, rows)
+            insert_ignoring_conflicts(session, Message, rows)
             session.execute(
                 update(FolderCursor)
                 .where(FolderCursor.mailbox == box.name, FolderCursor.folder == folder)
@@ -71,7 +71,7 @@ def _cursor(db: Database, box: Mailbox, folder: str, uidvalidity: int) -> int:
         if cursor is None:
             insert_ignoring_conflicts(
                 session,
-                FolderCursor.__table__,
+                FolderCursor,
                 [
                     {
                         "mailbox": box.name,

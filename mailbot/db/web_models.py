@@ -1,0 +1,79 @@
+"""Tables of the web UI: staff accounts, classifier feedback, audit, Customer Services Log fields.
+
+Kept apart from mailbot.db.models so the worker's schema does not depend on the UI; they share
+`Base`, so one Alembic history covers both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailbot.db.models import Base
+from mailbot.db.types import utcnow
+
+ROLES = ("agent", "manager", "admin")
+
+
+class User(Base):
+    """A member of staff who can log in. Never deleted: disabled, so the audit trail stays whole."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string
+    role: Mapped[str] = mapped_column(String(20), default="agent")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    def at_least(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class ClassifierFeedback(Base):
+    """A person's verdict on a message's label: training data for the next classifier."""
+
+    __tablename__ = "classifier_feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    username: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    text: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(20))  # complaint | compliment | enquiry
+    predicted: Mapped[str] = mapped_column(String(20), default="")
+    score: Mapped[float] = mapped_column(default=0.0)
+    source: Mapped[str] = mapped_column(String(40), default="triage")
+
+
+class AuditEntry(Base):
+    """Who did what outside a case (log in, log out, refused attempts); case work is on the
+    case's own events."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    username: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CaseDetails(Base):
+    """Customer Services Log fields (seed 003) the worker cannot know; one row per case."""
+
+    __tablename__ = "case_details"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    complainant_type: Mapped[str] = mapped_column(String(40), default="")  # apprentice | client
+    resolution_agreed: Mapped[str] = mapped_column(String(10), default="")  # yes | no | ""
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
