@@ -81,11 +81,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=2000, help="messages to generate")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--classifier", choices=["spacy", "rules"], default="spacy")
     args = parser.parse_args()
     rng = random.Random(42)
     with tempfile.TemporaryDirectory(prefix="mailbot-bench-") as tmp:
         root = Path(tmp)
-        with Dovecot(root / "dovecot", users=("customerservices",)) as dovecot:
+        with Dovecot(root, users=("customerservices",)) as dovecot:
             print(f"appending {args.count} messages to a local Dovecot...", file=sys.stderr)
             with dovecot.connect("customerservices") as client:
                 for i in range(args.count):
@@ -97,6 +98,7 @@ def main() -> int:
                     "database": {"url": args.database_url or f"sqlite:///{root / 'bench.db'}"},
                     "acknowledgement": {"enabled": True},
                     "worker": {"batch_size": args.batch_size},
+                "classifier": {"kind": args.classifier},
                     "mailbox": [
                         {
                             "name": "customerservices",

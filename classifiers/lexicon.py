@@ -125,6 +125,29 @@ WORDS: dict[str, tuple[str, ...]] = {
         "be", "feel", "feeling", "a", "an", "the", "any", "anymore", "longer", "terribly",
         "overly", "massively", "especially", "fully",
     ),
+    "ESSENTIAL": (
+        "heating", "heat", "hot", "water", "power", "electricity", "internet", "broadband",
+        "wifi", "wi-fi", "signal", "gas", "landline", "service", "connection", "lift",
+        "toilet", "light", "lights",
+    ),
+    # What a complaint is aimed at: the organisation ("you", "your") or its service.
+    "TARGET": (
+        "you", "your", "yours", "u", "ur", "company", "council", "service", "services",
+        "customer", "staff", "team", "order", "delivery", "deliver", "parcel", "package",
+        "refund", "account", "bill", "billing", "charge", "payment", "invoice", "contract",
+        "subscription", "booking", "appointment", "ticket", "engineer", "driver", "courier",
+        "store", "shop", "branch", "website", "site", "app", "helpline", "support", "helpdesk",
+        "manager", "reception", "receptionist", "office", "repair", "collection", "bin",
+        "bins", "train", "bus", "flight", "airline", "broadband", "internet", "wifi", "network",
+        "signal", "product", "item", "warranty", "replacement", "agent", "advisor", "adviser",
+        "operator", "provider", "landlord", "tenancy", "claim", "policy", "fee", "fees",
+        "price", "tariff", "meter", "supplier", "complaint", "department", "call",
+        "email", "phone", "hold", "queue", "chat", "chatbot", "update", "upgrade", "install",
+        "installation", "course", "tutor", "assessor", "college", "university", "school",
+        "practice", "surgery", "clinic", "hospital", "doctor", "nurse", "pharmacy",
+        "prescription", "hotel", "room", "restaurant", "table", "meal", "food", "menu",
+        "<user>", "<ref>", "£",
+    ),
     "ANGRY_EMOJI": ("🙄", "😡", "😠", "🤬", "😤", "👎", "😒", "🤦", "😞", "😩", "😫", "💩"),
     "HAPPY_EMOJI": ("😊", "😀", "😃", "😁", "🙂", "👍", "❤", "❤️", "🙏", "👏", "💯", "⭐", "🥰", "😍"),
 }
@@ -164,7 +187,8 @@ CUES: list[Cue] = [
         "still not|n't|no|nothing|without|broken|waiting|missing|wrong|down|outstanding",
         "still ~1 @PROBLEM",
         "still have not",
-        "without ~1 heating|water|power|electricity|internet|broadband|phone|wifi|gas|service",
+        "without|no ~1 @ESSENTIAL",
+        "no @ESSENTIAL",
         "never ~1 @DELIVER",
         "fail|failed to @DELIVER",
     ),
@@ -337,6 +361,7 @@ CUES: list[Cue] = [
         "much appreciated",
         "grateful",
     ),
+    *_cues("target:service", "aimed at the organisation", "@TARGET"),
     *_cues(
         "neutral:negation",
         "harmless negation",
@@ -413,10 +438,13 @@ def drop_nested(hits: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
     """Drop (start, end, kind) hits lying inside a longer hit: "not impressed" hides the
     praise "impressed" inside it. Partly overlapping hits both stay: both are evidence."""
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
-    ordered = sorted(set(hits), key=lambda h: (h[0] - h[1], rank.get(h[2], 99), h[0]))
-    kept: list[tuple[int, int, str]] = []
+    # Target words ("your", "order") are context, not evidence: they never hide a cue.
+    targets = [h for h in set(hits) if h[2].startswith("target:")]
+    ordered = sorted((h for h in set(hits) if not h[2].startswith("target:")),
+                     key=lambda h: (h[0] - h[1], rank.get(h[2], 99), h[0]))
+    kept: list[tuple[int, int, str]] = list(targets)
     for start, end, kind in ordered:
-        if any(s <= start and end <= e for s, e, _ in kept):
+        if any(s <= start and end <= e for s, e, k in kept if not k.startswith("target:")):
             continue
         kept.append((start, end, kind))
     return sorted(kept)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from mailbot.classifiers.base import Classification, Inbound, Label
 from mailbot.classifiers.evidence import CueHit, reasons_for
 from mailbot.classifiers.flags import FlagFinder
-from mailbot.classifiers.lexicon import CUES, GAP_STOPS, Slot, drop_nested, parse
+from mailbot.classifiers.lexicon import CueIndex
 from mailbot.classifiers.textnorm import SPECIAL, crude_lemma, shape_norm
 
 VERSION = "rules-1"
@@ -70,70 +70,22 @@ def tokenize(text: str) -> list[tuple[str, int, int, str]]:
     return out
 
 
-class _Compiled:
-    def __init__(self) -> None:
-        self.cues: list[tuple[str, list[Slot]]] = []
-        # First-token index: which cues can start at a token with this norm.
-        self.index: dict[str, list[int]] = {}
-        for i, cue in enumerate(CUES):
-            slots = parse(cue.pattern, crude_norm)
-            self.cues.append((cue.kind, slots))
-            for word in _first_words(slots):
-                self.index.setdefault(word, []).append(i)
-
-
-def _first_words(slots: list[Slot]) -> set[str]:
-    words: set[str] = set()
-    for slot in slots:
-        words |= slot.words
-        if not (slot.optional or slot.gap):
-            break
-    return words
-
-
-def _match(slots: list[Slot], norms: list[str], pos: int) -> int:
-    """End of the longest match of `slots` at `pos`, or -1."""
-    if not slots:
-        return pos
-    slot, rest = slots[0], slots[1:]
-    if slot.gap:
-        best = -1
-        for skip in range(slot.gap + 1):
-            if skip and (pos + skip - 1 >= len(norms) or norms[pos + skip - 1] in GAP_STOPS):
-                break
-            best = max(best, _match(rest, norms, pos + skip))
-        return best
-    best = -1
-    if pos < len(norms) and norms[pos] in slot.words:
-        best = _match(rest, norms, pos + 1)
-    if slot.optional:
-        best = max(best, _match(rest, norms, pos))
-    return best
-
-
-_COMPILED: _Compiled | None = None
-
-
 def find_cues(text: str) -> list[CueHit]:
     """Every cue in `text`, without cues nested inside longer ones."""
-    global _COMPILED
-    if _COMPILED is None:
-        _COMPILED = _Compiled()
+    global _INDEX
+    if _INDEX is None:
+        _INDEX = CueIndex(crude_norm)
     tokens = tokenize(text)
-    norms = [t[3] for t in tokens]
-    hits: list[tuple[int, int, str]] = []
-    for pos, norm in enumerate(norms):
-        for i in _COMPILED.index.get(norm, ()):
-            kind, slots = _COMPILED.cues[i]
-            end = _match(slots, norms, pos)
-            if end > pos:
-                hits.append((pos, end, kind))
     out: list[CueHit] = []
-    for start, end, kind in drop_nested(hits):
+    for start, end, kind in _INDEX.find([t[3] for t in tokens]):
+        if start > 0 and tokens[start][1] == tokens[start - 1][2]:
+            start -= 1  # a contraction's tail: show "wasn't impressed", not "n't impressed"
         s, e = tokens[start][1], tokens[end - 1][2]
         out.append(CueHit(kind, s, e, text[s:e]))
-    out.sort(key=lambda h: h.start)
     return out
+
+
+_INDEX: CueIndex | None = None
 
 
 def _sigmoid(x: float) -> float:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mailbot.classifiers import ClassifierSettings
+from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
 
 ENV_VAR = "MAILBOT_CONFIG"
 
@@ -147,7 +148,6 @@ class Cases(_Section):
     default_category: str = Field(
         "General - Customer Feedback", description="Problem profile of a new case."
     )
-    default_priority: str = Field("minor", description="Priority grade of a new case.")
 
     @field_validator("prefix")
     @classmethod
@@ -159,9 +159,6 @@ class Cases(_Section):
 
 class Acknowledgement(_Section):
     enabled: bool = Field(True, description="Send an acknowledgement when a case opens.")
-    acknowledge_within_days: int = Field(
-        2, ge=0, description="Working days promised in the acknowledgement's 'by when'."
-    )
 
 
 class Worker(_Section):
@@ -178,6 +175,22 @@ class Worker(_Section):
 class Templates(_Section):
     directory: str = Field(
         "", description="Folder of your own letter templates; files there replace the shipped ones."
+    )
+
+
+class Web(_Section):
+    host: str = Field("127.0.0.1", description="Address `mailbot web` listens on.")
+    port: int = Field(8025, ge=1, le=65535, description="Port `mailbot web` listens on.")
+    secret_key_env: str = Field(
+        "", description="Environment variable holding the session signing key."
+    )
+    secret_key_file: str = Field("", description="File holding the session signing key.")
+    cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure flag on the session cookie; auto = unless on loopback."
+    )
+    session_hours: float = Field(10.0, gt=0, description="Log in again after this many hours.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed log-ins allowed per address or user name per 15 minutes."
     )
 
 
@@ -199,7 +212,14 @@ class Config(_Section):
     classifier: ClassifierSettings = Field(
         default_factory=ClassifierSettings, description="Flagging complaints and compliments."
     )
+    web: Web = Field(default_factory=Web, description="The triage web UI.")
     logging: Logging = Field(default_factory=Logging, description="Logs.")
+    policy_file: str = Field(
+        "", description="A complaints policy file (see examples/policies/); or write [policy]."
+    )
+    policy: Policy = Field(
+        default_factory=Policy, description="Priorities, stages and working-day deadlines."
+    )
     source: str = Field("", exclude=True, description="Path the config was read from.")
 
     @model_validator(mode="after")
@@ -275,11 +295,26 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> Config:
     # TOML writes the list of mailboxes as [[mailbox]]; accept the plural too.
     if "mailbox" in raw:
         raw["mailboxes"] = raw.pop("mailbox")
+    raw["policy"] = _policy(raw, source)
     try:
         return Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
         message = describe_error(exc)
         raise ConfigError(message.replace("mailboxes[", "mailbox[")) from None
+
+
+def _policy(raw: Mapping[str, Any], source: str) -> Policy:
+    """The policy: from policy_file, or the inline [policy] table, or the default."""
+    path, inline = raw.get("policy_file"), raw.get("policy")
+    try:
+        if path and inline is not None:
+            raise ConfigError("policy_file: set either policy_file or a [policy] table, not both")
+        if path:
+            base = Path(source).parent if source else Path()
+            return load_policy(base / str(path))
+        return policy_from_mapping(inline or {})
+    except PolicyError as exc:
+        raise ConfigError(str(exc).splitlines()[0]) from None
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:

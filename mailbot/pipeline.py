@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from mailbot.cases.references import find_references, tag_subject
 from mailbot.cases.store import (
@@ -34,11 +34,14 @@ from mailbot.mail.html import sanitize_html
 from mailbot.mail.message import Address, ParsedMessage
 from mailbot.mail.parse import parse_message
 from mailbot.outgoing.compose import Envelope, compose, new_message_id
+from mailbot.procedure import sla
 from mailbot.render import Renderer
 
 log = logging.getLogger(__name__)
 
 SUMMARY_CHARS = 280
+# Loop-guard verdicts that never open a case: robots writing about mail, not people.
+NO_CASE = frozenset({"bounce", "auto_reply", "own"})
 
 
 @dataclass
@@ -46,8 +49,6 @@ class PipelineContext:
     config: Config
     classifier: Classifier
     renderer: Renderer
-    # When the customer can expect a full reply to a case received at the given time.
-    respond_by: Callable[[datetime], datetime]
     now: Callable[[], datetime] = utcnow
 
     @property
@@ -58,9 +59,17 @@ class PipelineContext:
 
 
 def process_message(session: Session, ctx: PipelineContext, row: Message) -> None:
-    """Take one stored message as far as it goes. Raises only on unexpected failures."""
+    """Take one stored message as far as it goes. Raises only on unexpected failures.
+
+    Nothing is flushed until the caller flushes: the whole step is written at once.
+    """
+    with session.no_autoflush:
+        _process(session, ctx, row)
+
+
+def _process(session: Session, ctx: PipelineContext, row: Message) -> None:
     parsed = parse_message(row.raw)
-    record_parsed(row, parsed)
+    record_parsed(session, row, parsed)
     verdict = loopguard.assess(parsed, ctx.config.own_addresses)
     if verdict.kind != "human":
         row.automatic, row.automatic_reason = verdict.kind, verdict.reason
@@ -76,7 +85,7 @@ def process_message(session: Session, ctx: PipelineContext, row: Message) -> Non
         add_to_case(session, case, row, automatic=verdict.kind != "human")
         row.state = MessageState.PROCESSED
         return
-    if verdict.kind != "human":
+    if verdict.kind in NO_CASE:
         log.info(
             "message %s in %s is %s (%s): recorded, not answered",
             row.id,
@@ -93,22 +102,22 @@ def process_message(session: Session, ctx: PipelineContext, row: Message) -> Non
         )
     )
     case = open_case(session, ctx, row, parsed, classification)
-    if not ctx.config.acknowledgement.enabled:
-        pass
-    elif case.customer_address:
-        queue_acknowledgement(session, ctx, case, row, parsed)
-    else:
+    if not verdict.may_auto_reply:
+        # List mail and no-reply senders (web forms!) can carry real feedback: it gets a
+        # case, but an automatic answer would only loop or bounce.
         record_event(
             session,
             case,
-            "acknowledgement_skipped",
+            "acknowledgement_suppressed",
             "mailbot",
-            reason="the message has no usable sender address",
+            reason=f"{verdict.kind}: {verdict.reason}",
         )
+    elif ctx.config.acknowledgement.enabled:
+        acknowledge(session, ctx, case, parsed)
     row.state = MessageState.PROCESSED
 
 
-def record_parsed(row: Message, parsed: ParsedMessage) -> None:
+def record_parsed(session: Session, row: Message, parsed: ParsedMessage) -> None:
     row.message_id = parsed.message_id
     row.in_reply_to = " ".join(parsed.in_reply_to)
     row.references = " ".join(parsed.references)
@@ -121,8 +130,10 @@ def record_parsed(row: Message, parsed: ParsedMessage) -> None:
     row.new_text = parsed.new_text
     row.html_sanitised = sanitize_html(parsed.html) if parsed.html else ""
     row.defects = list(parsed.defects)
-    row.attachments = [
+    # Added by id: assigning row.attachments would first load the (empty) collection.
+    session.add_all(
         Attachment(
+            message_id=row.id,
             filename=a.filename,
             content_type=a.content_type,
             disposition=a.disposition,
@@ -130,7 +141,7 @@ def record_parsed(row: Message, parsed: ParsedMessage) -> None:
             content=a.content,
         )
         for a in parsed.attachments
-    ]
+    )
 
 
 def dedupe_key(row: Message) -> str:
@@ -200,7 +211,7 @@ def open_case(
 ) -> Case:
     config = ctx.config
     mailbox = config.mailbox(row.mailbox)
-    received = parsed.date if parsed.date and parsed.date <= ctx.now() else row.stored_at
+    received = row.arrived_at or row.stored_at
     year = received.astimezone(ZoneInfo(config.organisation.timezone)).year
     customer = customer_of(parsed)
     case = Case(
@@ -218,13 +229,12 @@ def open_case(
         reasons=[_evidence(e) for e in classification.reasons],
         flags={k: [_evidence(e) for e in v] for k, v in classification.flags.items() if v},
         classifier=classification.classifier,
-        priority=config.cases.default_priority,
+        priority=config.policy.default_priority,
         received_at=received,
+        due_at=sla.resolve_by(config.policy, received, config.policy.default_priority),
     )
     session.add(case)
     row.case = case
-    session.flush()
-    case.due_at = ctx.respond_by(received)
     record_event(
         session,
         case,
@@ -257,18 +267,31 @@ def _evidence(e: object) -> dict[str, object]:
     return {k: getattr(e, k) for k in ("text", "start", "end", "why")}
 
 
+def acknowledge(session: Session, ctx: PipelineContext, case: Case, parsed: ParsedMessage) -> None:
+    if not case.customer_address:
+        why = "the message has no usable sender address"
+    elif not case.customer_address.isascii():
+        # An internationalised address needs SMTPUTF8 end to end; staff can reply by hand.
+        why = "the sender's address is not ASCII (needs SMTPUTF8)"
+    else:
+        queue_acknowledgement(session, ctx, case, parsed)
+        return
+    record_event(session, case, "acknowledgement_skipped", "mailbot", reason=why)
+
+
 def queue_acknowledgement(
-    session: Session, ctx: PipelineContext, case: Case, row: Message, parsed: ParsedMessage
+    session: Session, ctx: PipelineContext, case: Case, parsed: ParsedMessage
 ) -> Outbox:
     """Render the acknowledgement and put it in the outbox, in the caller's transaction."""
     config = ctx.config
     mailbox = config.mailbox(case.mailbox)
+    tz = ZoneInfo(config.policy.calendar.timezone)
     letter = ctx.renderer.render(
         "acknowledgement",
         case=case,
         customer_name=case.customer_name,
         organisation=config.organisation,
-        respond_by=(case.due_at or ctx.now()).astimezone(ZoneInfo(config.organisation.timezone)),
+        respond_by=case.due_at.astimezone(tz) if case.due_at else None,
     )
     message_id = new_message_id(mailbox.sender, case.reference)
     envelope = Envelope(
@@ -281,7 +304,7 @@ def queue_acknowledgement(
     )
     item = Outbox(
         idempotency_key=f"ack:{case.reference}",
-        case_id=case.id,
+        case=case,
         kind="acknowledgement",
         mailbox=mailbox.name,
         from_addr=mailbox.sender,
@@ -293,7 +316,6 @@ def queue_acknowledgement(
         next_attempt_at=ctx.now(),
     )
     session.add(item)
-    session.flush()
     record_event(
         session, case, "acknowledgement_queued", "mailbot", outbox=item, to=case.customer_address
     )
@@ -305,6 +327,7 @@ def pending_messages(session: Session, limit: int) -> list[Message]:
     query = (
         select(Message)
         .where(Message.state == MessageState.RECEIVED)
+        .options(undefer(Message.raw))
         .order_by(Message.id)
         .limit(limit)
     )

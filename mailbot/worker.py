@@ -157,6 +157,10 @@ class Worker:
             row.processed_at = self.now()
             session.flush()
             savepoint.commit()
+        except OperationalError:
+            # The database, not the message, failed (connection lost, lock timeout): the
+            # caller's transaction rolls back and the message is retried, never held.
+            raise
         except Exception as exc:  # one bad message never stops the others
             savepoint.rollback()
             row.attempts += 1
@@ -187,7 +191,11 @@ class Worker:
         result = RoundResult()
         for box in self.config.mailboxes:
             result.fetched += self.poll_mailbox(box)
-        result.processed = self.process_pending()
+        try:
+            result.processed = self.process_pending()
+        except OperationalError as exc:  # database unreachable: the next round retries
+            log.error("processing: %s; will retry", _one_line(exc))
+            result.errors.append(_one_line(exc))
         result.sent = self.deliver_outbox()
         return result
 

@@ -86,7 +86,7 @@ def make_email(
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = headers.pop("Date", None) or format_datetime(datetime.now(UTC))
     msg["Message-ID"] = f"<{message_id or uuid.uuid4().hex}@example.org>"
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value

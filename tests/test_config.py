@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from mailbot.cli import main
 from mailbot.config import Config, ConfigError, load_config, parse_config
+from mailbot.procedure.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 BOX = {"name": "cs", "address": "cs@example.org", "host": "imap.example.org", "username": "cs"}
@@ -128,10 +129,23 @@ def test_the_example_config_is_valid_and_documents_every_key():
     example = (ROOT / "config.example.toml").read_text()
     missing = [
         key
-        for key in _all_keys(Config)
+        # The policy is documented by its own help strings, `mailbot policy check` and the
+        # packs in examples/policies/.
+        for key in _all_keys(Config) - _all_keys(Policy)
         if not re.search(rf"^#?\s*{key}\s*=", example, re.MULTILINE)
     ]
     assert missing == [], f"config.example.toml does not document: {missing}"
+
+
+def test_a_policy_pack_can_be_named_or_written_inline(tmp_path):
+    pack = Path(__file__).resolve().parents[1] / "examples" / "policies" / "xpertex.toml"
+    named = parse_config({"policy_file": str(pack)})
+    assert named.policy.grade("urgent").resolve_within == Policy().grade("urgent").resolve_within
+    (tmp_path / "mailbot.toml").write_text(f'policy_file = "{pack}"\n[policy]\nname = "x"\n')
+    with pytest.raises(ConfigError, match="policy_file: set either policy_file or a \\[policy\\]"):
+        load_config(tmp_path / "mailbot.toml")
+    with pytest.raises(ConfigError, match=r"^policy.priorities.urgent.acknowledge_within: "):
+        parse_config({"policy": {"priorities": {"urgent": {"acknowledge_within": "three"}}}})
 
 
 def test_every_key_has_a_help_string():

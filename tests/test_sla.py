@@ -182,7 +182,10 @@ def test_deadlines_are_recomputed_on_priority_and_stage_change() -> None:
     # Minor: 5 and 28 working days; Christmas, Boxing Day (observed) and New Year's Day skipped.
     assert (before.acknowledge_by, before.resolve_by) == (at(2026, 11, 30, 17), at(2027, 1, 5, 17))
     urgent = case_deadlines(POLICY, change_priority(POLICY, case, "urgent"))
-    assert (urgent.acknowledge_by, urgent.resolve_by) == (at(2026, 11, 26, 17), at(2026, 12, 11, 17))
+    assert (urgent.acknowledge_by, urgent.resolve_by) == (
+        at(2026, 11, 26, 17),
+        at(2026, 12, 11, 17),
+    )
     assert before.stage_respond_by == at(2026, 11, 26, 17)  # frontline: 3 working days
     escalated = case_deadlines(POLICY, escalate(POLICY, case, at(2026, 11, 25, 15)))
     assert escalated.stage == "investigation"
@@ -221,7 +224,9 @@ def test_category_override_and_missing_deadlines() -> None:
     assert acknowledge_by(policy, at(2026, 11, 23, 16), "minor", "compliment") == at(
         2026, 11, 24, 10
     )
-    grade_only = Policy.model_validate({"priorities": {"standard": {}}, "default_priority": "standard"})
+    grade_only = Policy.model_validate(
+        {"priorities": {"standard": {}}, "default_priority": "standard"}
+    )
     assert acknowledge_by(grade_only, at(2026, 11, 23), "standard") is None
     assert resolve_by(grade_only, at(2026, 11, 23), "standard") is None
 
@@ -267,8 +272,8 @@ def test_working_day_deadlines_close_a_working_day_after_receipt(
 @given(moments, amounts, amounts)
 def test_deadlines_are_monotone_in_n(received: datetime, n: int, m: int) -> None:
     for unit in ("working_days", "working_hours", "days"):
-        a = due_by(CAL, received, Duration(min(n, m), unit))  # type: ignore[arg-type]
-        b = due_by(CAL, received, Duration(max(n, m), unit))  # type: ignore[arg-type]
+        a = due_by(CAL, received, Duration(min(n, m), unit))
+        b = due_by(CAL, received, Duration(max(n, m), unit))
         assert a is not None and b is not None and a <= b
 
 
@@ -280,7 +285,7 @@ def test_holds_never_bring_a_deadline_forward(
     start = received + timedelta(hours=start_h)
     hold = Hold(start, start + timedelta(hours=length_h))
     for unit in ("working_days", "working_hours", "days"):
-        within = Duration(n, unit)  # type: ignore[arg-type]
+        within = Duration(n, unit)
         plain = due_by(CAL, received, within)
         held = due_by(CAL, received, within, [hold])
         assert plain is not None and held is not None and held >= plain

@@ -267,3 +267,16 @@ host = "{env.smtp.host}"
 port = {env.smtp.port}
 tls = "none"
 {boxes}"""
+
+
+def test_the_sla_clock_starts_when_the_server_received_the_mail_not_at_the_date_header(
+    mail_env: MailEnv,
+):
+    # A sender whose clock (or intent) says 2019: the promise still counts from arrival.
+    mail_env.send(make_email(Date="Mon, 07 Jan 2019 09:00:00 +0000"))
+    worker = mail_env.worker()
+    worker.run_once()
+
+    [case] = _cases(worker)
+    assert abs(case.received_at - datetime.now(UTC)) < timedelta(minutes=5)
+    assert case.due_at is not None and case.due_at > case.received_at

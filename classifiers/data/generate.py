@@ -26,6 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:  # run as a module (python -m mailbot.classifiers.data.generate) or as a script
+    from mailbot.classifiers.data.chatter import chatter
+except ImportError:  # pragma: no cover
+    from chatter import chatter  # type: ignore[no-redef]
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "emails.jsonl"
 SEED = 20240611
@@ -327,9 +332,14 @@ def build() -> list[Example]:
                         f"casual:{line.group}", line.sector, flags=list(line.flags))
             )
     examples.extend(read_handwritten())
+    seen = {e.text for e in examples}
+    for text, template in chatter(rng, 450):
+        if text not in seen:
+            seen.add(text)
+            examples.append(Example(text, "enquiry", split_of(template), "template:chatter"))
 
     # The mix of whole emails per label; "mixed" = complaint lines with praise beside them.
-    plan = {"complaint": 760, "enquiry": 560, "compliment": 300}
+    plan = {"complaint": 760, "enquiry": 700, "compliment": 420}
     by: dict[tuple[str, str], list[PoolLine]] = {}
     for line in pools:
         if line.group not in ("short", "chatter"):  # one-liners stand alone, not in emails

@@ -148,11 +148,15 @@ class SpacyClassifier:
 
 def _hits(doc: Doc, offset: int) -> Sequence[CueHit]:
     hits = []
+    text = doc.text  # built on every access: once per doc, not per span
     for span in doc.spans.get(CUE_KEY, []):
-        start, end = span.start_char - offset, span.end_char - offset
+        first = span.start
+        if first > 0 and doc[first].norm_ == "not" and not doc[first - 1].whitespace_:
+            first -= 1  # show "wasn't impressed", not "n't impressed"
+        start, end = doc[first].idx - offset, span.end_char - offset
         if start < 0:  # in the subject
             start = end = -1
-        hits.append(CueHit(span.label_, start, end, span.text))
+        hits.append(CueHit(span.label_, start, end, text[doc[first].idx : span.end_char]))
     return hits
 
 

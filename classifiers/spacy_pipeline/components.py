@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy
 import srsly
-from spacy.attrs import NORM
 from spacy.language import Language
 from spacy.lookups import Lookups
 from spacy.matcher import Matcher
+from spacy.strings import get_string_id
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 from thinc.api import Model, SparseLinear_v2, chain, resizable, softmax_activation, with_cpu
@@ -36,6 +36,7 @@ from mailbot.classifiers import lexicon
 from mailbot.classifiers.textnorm import norm_word
 
 CUE_KEY = "cues"
+TARGET_KIND = "target:service"
 
 
 def lexicon_fingerprint() -> str:
@@ -128,7 +129,7 @@ class CueMatcher:
             tokens: list[dict[str, Any]] = []
             for slot in lexicon.parse(cue.pattern, self._norm):
                 if slot.gap:
-                    tokens.append({"NORM": {"NOT_IN": gap_ok}, "OP": f"{{0,{slot.gap}}}"})
+                    tokens.append({"IS_PUNCT": False, "IS_SPACE": False, "OP": f"{{0,{slot.gap}}}"})
                 else:
                     token: dict[str, Any] = {"NORM": {"IN": sorted(slot.words)}}
                     if slot.optional:
@@ -172,6 +173,34 @@ def cue_key(kind: str) -> int:
     return int(hashlib.blake2b(f"CUE={kind}".encode(), digest_size=8).hexdigest(), 16)
 
 
+NEGATORS = frozenset({"not", "no", "never", "nobody", "nothing", "none", "without", "nowhere"})
+SCOPE_END = frozenset({".", ",", "!", "?", ";", ":", "but", "\n", "\n\n", "-", "(", ")"})
+NEGATION_SCOPE = 3
+
+
+def negation_marked(doc: Doc) -> list[int]:
+    """Norm ids, with the few words after a negator marked: "not happy" -> not, NOT_happy.
+
+    The classic fix for bag-of-words models, which otherwise read "not happy" as happy.
+    """
+    ids: list[int] = []
+    left = 0
+    for token in doc:
+        norm = token.norm_
+        if norm in SCOPE_END:
+            left = 0
+            ids.append(token.norm)
+        elif norm in NEGATORS:
+            left = NEGATION_SCOPE
+            ids.append(token.norm)
+        elif left:
+            left -= 1
+            ids.append(get_string_id("NOT_" + norm))
+        else:
+            ids.append(token.norm)
+    return ids
+
+
 def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[Any, Callable]:
     ops = model.ops
     ngram_size: int = model.attrs["ngram_size"]
@@ -179,7 +208,7 @@ def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[An
     batch_keys = []
     batch_vals = []
     for doc in docs:
-        unigrams = ops.asarray(doc.to_array([NORM]))
+        unigrams = ops.asarray(negation_marked(doc), dtype="uint64")
         grams = [unigrams]
         for n in range(2, ngram_size + 1):
             grams.append(ops.ngrams(n, unigrams))  # type: ignore[arg-type]
@@ -187,9 +216,14 @@ def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[An
         keys, vals = ops.xp.unique(keys, return_counts=True)
         vals = vals.astype("f")
         cues: dict[int, float] = {}
-        for span in doc.spans.get(CUE_KEY, []):
-            key = cue_key(span.label_)
-            cues[key] = cues.get(key, 0.0) + 1.0
+        kinds = [span.label_ for span in doc.spans.get(CUE_KEY, [])]
+        # Dissatisfaction aimed at the organisation is a complaint; a moan about the weather
+        # is not. A linear model cannot learn that conjunction, so it gets it as a feature.
+        aimed = "aimed" if TARGET_KIND in kinds else "unaimed"
+        for kind in kinds:
+            for name in (kind, f"{kind}&{aimed}") if kind != TARGET_KIND else (kind,):
+                key = cue_key(name)
+                cues[key] = cues.get(key, 0.0) + 1.0
         if cues:
             # log-damped counts: the fifth "again" says less than the first.
             cue_keys = numpy.asarray(list(cues), dtype="uint64")

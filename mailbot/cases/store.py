@@ -45,13 +45,9 @@ def record_event(
     outbox: Outbox | None = None,
     **detail: Any,
 ) -> CaseEvent:
+    # Relationships, not ids: the whole step is written in one flush.
     event = CaseEvent(
-        case=case,
-        kind=kind,
-        actor=actor,
-        detail=detail,
-        message_id=message.id if message else None,
-        outbox_id=outbox.id if outbox else None,
+        case=case, kind=kind, actor=actor, detail=detail, message=message, outbox=outbox
     )
     session.add(event)
     return event

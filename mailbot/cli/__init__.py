@@ -74,16 +74,19 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from mailbot.cli import cases, operate
+    from mailbot.cli import cases, classify, demo, held, operate, policy, users, web
 
-    for command in (*operate.COMMANDS, *cases.COMMANDS):
+    for command in (
+        *operate.COMMANDS,
+        *cases.COMMANDS,
+        *held.COMMANDS,
+        demo.demo,
+        web.web,
+        users.users,
+        classify.classify,
+        policy.policy,
+    ):
         main.add_command(command)
-    for module, name in (("demo", "demo"), ("classify", "classify"), ("policy", "policy")):
-        try:
-            mod = __import__(f"mailbot.cli.{module}", fromlist=[name])
-        except ImportError:
-            continue
-        main.add_command(getattr(mod, name))
 
 
 _register()

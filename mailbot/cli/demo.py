@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
+import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
 import click
+import uvicorn
 
 from mailbot.app import build_worker, setup_logging
 from mailbot.cases.queries import list_cases
 from mailbot.cli import AppContext
-from mailbot.config import load_config
+from mailbot.config import Config, load_config
 from mailbot.localmail.dovecot import Dovecot
+from mailbot.localmail.ports import check_reachable
 from mailbot.localmail.smtp import SmtpServer
+from mailbot.web.accounts import add_user
+from mailbot.web.app import create_app
 from mailbot.worker import Worker
 
 MAILBOXES = ("customerservices", "info")
 DOMAIN = "example.org"
 
 
-def demo_config(root: Path, dovecot: Dovecot, smtp: SmtpServer) -> str:
+def demo_config(root: Path, dovecot: Dovecot, smtp: SmtpServer, port: int) -> str:
     boxes = "\n".join(
         f"""
 [[mailbox]]
@@ -51,6 +58,10 @@ url = "sqlite:///{root / "mailbot.db"}"
 host = "{smtp.host}"
 port = {smtp.port}
 tls = "none"   # the local demo server speaks plain SMTP on 127.0.0.1 only
+
+[web]
+port = {port}
+secret_key_file = "{root / "web-secret"}"
 {boxes}"""
 
 
@@ -78,9 +89,25 @@ def deliver_samples(dovecot: Dovecot) -> int:
     return count
 
 
+def dovecot_root(root: Path) -> Path:
+    """Where the demo's Dovecot keeps its mail.
+
+    Dovecot's mail processes run unprivileged and must traverse every parent directory; a
+    checkout under a private home directory (/root is 0700) cannot host them, so the mail
+    then lives under /var/tmp, keyed by the demo directory.
+    """
+    inside = root / "dovecot"
+    try:
+        check_reachable(root, "nobody")
+    except RuntimeError:
+        digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+        return Path("/var/tmp") / f"mailbot-demo-{digest}"
+    return inside
+
+
 @contextmanager
 def local_servers(root: Path) -> Iterator[tuple[Dovecot, SmtpServer]]:
-    dovecot = Dovecot(root / "dovecot", users=(*MAILBOXES, "manager"))
+    dovecot = Dovecot(dovecot_root(root), users=(*MAILBOXES, "manager", "customer"))
     dovecot.start()
     smtp = SmtpServer(deliver_to=dovecot)
     smtp.start()
@@ -89,6 +116,35 @@ def local_servers(root: Path) -> Iterator[tuple[Dovecot, SmtpServer]]:
     finally:
         smtp.stop()
         dovecot.stop()
+
+
+def ensure_admin(worker: Worker, root: Path) -> str:
+    """The demo's admin password: made once, kept in DIR/admin-password."""
+    secret = root / "admin-password"
+    if secret.exists():
+        return secret.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    with worker.db.transaction() as session:
+        add_user(session, "admin", password, role="admin", display_name="Demo Admin")
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    return password
+
+
+def start_web(config: Config, worker: Worker) -> str:
+    """Serve the web UI from a background thread; the worker keeps the main thread."""
+    settings = config.web
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, worker.db, host=settings.host),
+            host=settings.host,
+            port=settings.port,
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    threading.Thread(target=server.run, name="web", daemon=True).start()
+    return f"http://{settings.host}:{settings.port}/"
 
 
 @click.command("demo")
@@ -101,8 +157,9 @@ def local_servers(root: Path) -> Iterator[tuple[Dovecot, SmtpServer]]:
     help="Where the demo keeps its database, mail and config.",
 )
 @click.option("--once", is_flag=True, help="Process the sample mail, print the log, and exit.")
+@click.option("--port", default=8025, show_default=True, help="Port of the web UI.")
 @click.pass_obj
-def demo(app: AppContext, directory: Path, once: bool) -> None:
+def demo(app: AppContext, directory: Path, once: bool, port: int) -> None:
     """Run Mailbot locally: Dovecot + SMTP on 127.0.0.1, SQLite, and sample customer mail.
 
     Starts a private Dovecot (IMAP) and SMTP server, delivers a few sample customer emails
@@ -113,24 +170,31 @@ def demo(app: AppContext, directory: Path, once: bool) -> None:
     root = directory.absolute()
     root.mkdir(parents=True, exist_ok=True)
     (root / "imap-password").write_text("secret\n")
+    if not (root / "web-secret").exists():
+        (root / "web-secret").write_text(secrets.token_urlsafe(32) + "\n")
     first_run = not (root / "mailbot.db").exists()
     with local_servers(root) as (dovecot, smtp):
         config_path = root / "mailbot.toml"
-        config_path.write_text(demo_config(root, dovecot, smtp))
+        config_path.write_text(demo_config(root, dovecot, smtp, port))
         config = load_config(config_path)
         setup_logging(config, app.verbose)
         if first_run:
             n = deliver_samples(dovecot)
-            click.echo(f"Delivered {n} sample emails to {', '.join(MAILBOXES)}@{DOMAIN}.")
+            boxes = " and ".join(f"{box}@{DOMAIN}" for box in MAILBOXES)
+            click.echo(f"Delivered {n} sample emails to {boxes}.")
         worker = build_worker(config)
         worker.run_once()
         _show(worker, smtp, root, config_path)
-        if not once:
-            click.echo(
-                "\nThe worker keeps running (IMAP IDLE): mail sent to the local Dovecot "
-                "opens cases within seconds. Ctrl-C to stop.\n"
-            )
-            worker.run_forever()
+        if once:
+            return
+        password = ensure_admin(worker, root)
+        url = start_web(config, worker)
+        click.echo(
+            f"\nWeb UI: {url}  (log in as admin / {password})\n"
+            "The worker keeps running (IMAP IDLE): mail delivered to the local Dovecot opens "
+            "cases within seconds. Ctrl-C stops everything.\n"
+        )
+        worker.run_forever()
 
 
 def _show(worker: Worker, smtp: SmtpServer, root: Path, config_path: Path) -> None:

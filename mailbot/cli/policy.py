@@ -36,7 +36,7 @@ def policy() -> None:
 @policy.command("check")
 @click.argument("file", metavar="FILE")
 def check(file: str) -> None:
-    """Validate the policy in FILE (TOML, keys under [policy]) and summarise it."""
+    """Validate a policy file (TOML, keys under [policy]); print a summary."""
     try:
         loaded = load_policy(file)
     except PolicyError as exc:

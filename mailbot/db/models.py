@@ -83,6 +83,9 @@ class Message(Base):
     size: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the mail server received it (IMAP INTERNALDATE): the start of every SLA clock,
+    # even if Mailbot was down when it arrived. The Date header is the sender's claim.
+    arrived_at: Mapped[datetime | None]
 
     state: Mapped[str] = mapped_column(String(20), default=MessageState.RECEIVED)
     error: Mapped[str] = mapped_column(Text, default="")
@@ -199,6 +202,8 @@ class CaseEvent(Base):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
 
     case: Mapped[Case] = relationship(back_populates="events")
+    message: Mapped[Message | None] = relationship()
+    outbox: Mapped[Outbox | None] = relationship()
 
 
 class OutboxState:
@@ -231,3 +236,5 @@ class Outbox(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+    case: Mapped[Case | None] = relationship()

@@ -43,6 +43,7 @@ def fetch_new_mail(db: Database, conn: ImapMailbox, folder: str, batch_size: int
                 "uidvalidity": uidvalidity,
                 "uid": item.uid,
                 "raw": item.raw,
+                "arrived_at": item.arrived,
                 "size": len(item.raw),
                 "content_hash": hashlib.sha256(item.raw).hexdigest(),
                 "state": MessageState.RECEIVED,

@@ -10,6 +10,7 @@ import logging
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 from imapclient import IMAPClient
@@ -31,6 +32,7 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class FetchedMessage:
     uid: int
     raw: bytes
+    arrived: datetime | None  # INTERNALDATE, aware
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:
@@ -109,11 +111,12 @@ class ImapMailbox:
 
     def fetch(self, uids: Sequence[int]) -> Iterator[FetchedMessage]:
         """The raw bytes of `uids`, in UID order; messages expunged meanwhile are skipped."""
-        response = self._c.fetch(list(uids), ["BODY.PEEK[]"])
+        response = self._c.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
         for uid in sorted(response):
             raw = response[uid].get(b"BODY[]")
             if raw is not None:
-                yield FetchedMessage(uid=uid, raw=bytes(raw))
+                arrived = response[uid].get(b"INTERNALDATE")
+                yield FetchedMessage(uid=uid, raw=bytes(raw), arrived=_aware(arrived))
 
     def mark_done(self, uids: Sequence[int]) -> None:
         """Flag or move messages that Mailbot has safely stored and processed."""
@@ -129,6 +132,13 @@ class ImapMailbox:
 
     def has_idle(self) -> bool:
         return self._c.has_capability("IDLE")
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    # imapclient gives naive local time unless told otherwise (normalise_times).
+    return value.astimezone(UTC) if value.tzinfo else value.astimezone().astimezone(UTC)
 
 
 def _quietly_close(client: IMAPClient) -> None:

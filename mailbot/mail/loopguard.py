@@ -85,6 +85,10 @@ _BOUNCE_BODY = re.compile(
     r"returned\s+to\s+sender",
     re.IGNORECASE,
 )
+# Reply and forward prefixes in the languages customers write in.
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:re|aw|sv|vs|antw|r|rif|odp|ynt|fwd?|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*:", re.IGNORECASE
+)
 # Hotmail's pre-ARF complaint feedback: the subject plus the reported message, nothing else.
 _JMRP_SUBJECT = re.compile(r"^\s*complaint\s+about\s+message\s+from\b", re.IGNORECASE)
 # Mailing-list software announces itself; its admin notices carry no List-* headers.
@@ -119,7 +123,11 @@ _NOREPLY = re.compile(
 )
 _MESSAGE_ID = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _QUOTED_MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID:[ \t]*<([^<>\s]+)>", re.IGNORECASE | re.M)
-_ANGLE_ADDRESS_LINE = re.compile(r"^[ \t]*<([^<>\s@]+@[^<>\s]+)>:?", re.MULTILINE)
+# Prose bounces list failed addresses on lines of their own: "<user@example.com>: 550 ...",
+# "  user@example.com" (Exim), "user@example.com" under "could not be delivered to".
+_ADDRESS_LINE = re.compile(
+    r"^[ \t]*<?([^<>\s@:;,\"']+@[^<>\s:;,\"']+?)>?(?::.*)?[ \t]*$", re.MULTILINE
+)
 _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 
 
@@ -171,9 +179,7 @@ def _bounce(msg: ParsedMessage) -> Verdict | None:
 
 def _looks_human_reply(subject: str) -> bool:
     """A person replying about a bounce ("Re: Undelivered Mail ...") is not a bounce."""
-    return re.match(r"^\s*(?:re|aw|sv|vs|antw|r|rif|odp|ynt|fwd?|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*:",
-                    subject,
-                    re.IGNORECASE) is not None
+    return _REPLY_PREFIX.match(subject) is not None
 
 
 def _bounce_verdict(msg: ParsedMessage, reason: str) -> Verdict:
@@ -218,9 +224,19 @@ def _failed_recipients(msg: ParsedMessage) -> tuple[str, ...]:
             found.extend(_addresses_in(str(recipient).split(";", 1)[-1]))
     for value in msg.header_all("X-Failed-Recipients"):
         found.extend(_addresses_in(value))
-    if not found:  # qmail/postfix prose bounces: "<user@example.com>: 550 ..." lines
-        found.extend(_ANGLE_ADDRESS_LINE.findall(msg.text))
-    return _unique(a.lower() for a in found)
+    if not found:
+        ours = {a.addr for a in (*msg.to, *msg.cc, msg.sender)}
+        found.extend(a for a in _ADDRESS_LINE.findall(_before_returned_copy(msg.text))
+                     if a.lower() not in ours)
+    return _unique(a.lower().strip(".") for a in found)
+
+
+def _before_returned_copy(text: str) -> str:
+    """The report part of a prose bounce, without the copy of the message that follows."""
+    cut = re.search(r"^.*(?:below\s+this\s+line|original\s+message|returned\s+message|"
+                    r"message\s+header|headers?\s+follow|copy\s+of\s+the\s+message).*$",
+                    text, re.IGNORECASE | re.MULTILINE)
+    return text[: cut.start()] if cut else text
 
 
 def _original_message_ids(msg: ParsedMessage) -> tuple[str, ...]:

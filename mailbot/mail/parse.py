@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import contextlib
 import email
 import email.utils
 import hashlib
@@ -21,6 +22,7 @@ import logging
 import quopri
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.policy import compat32
@@ -86,6 +88,9 @@ _FORBIDDEN_CODECS = frozenset(
      "punycode", "undefined", "mbcs", "oem"}
 )
 _LATIN1_FAMILY = frozenset({"cp1252"})
+# Single-byte legacy charsets decode any bytes at all, so UTF-8 behind their label would turn
+# into mojibake silently; valid non-ASCII UTF-8 is practically never genuine legacy text.
+_SINGLE_BYTE = re.compile(r"^(?:iso8859|cp12\d\d|cp8\d\d|koi8|mac-|latin|tis-620)")
 # Japanese and Chinese mail is often labelled with a sibling of the charset really used.
 _SIBLINGS = {
     "iso2022_jp_ext": ("euc_jp", "cp932"),
@@ -143,7 +148,7 @@ def decode_bytes(data: bytes, declared: str | None) -> tuple[str, str]:
     if declared and codec is None:
         note = f"unknown charset {label!r}"
     if codec is not None:
-        if codec in _LATIN1_FAMILY and _is_utf8(data):
+        if _SINGLE_BYTE.match(codec) and _is_utf8(data):
             return data.decode("utf-8"), f"declared {label!r} but the bytes are UTF-8"
         try:
             text = data.decode(codec)
@@ -175,8 +180,9 @@ def _clean_text(text: str) -> str:
     """Make a str safe for every sink: no lone surrogates (8-bit bytes the stdlib smuggled
     through), no NUL (PostgreSQL text rejects it)."""
     if _SURROGATES.search(text):
-        raw = text.encode("utf-8", "surrogateescape")
-        text, _ = decode_bytes(raw, None)
+        # A real lone surrogate (utf-7 can make one) is no smuggled byte: it becomes U+FFFD.
+        with contextlib.suppress(UnicodeError):
+            text, _ = decode_bytes(text.encode("utf-8", "surrogateescape"), None)
         text = _SURROGATES.sub("\ufffd", text)
     return text.replace("\x00", "")
 
@@ -271,13 +277,13 @@ def _stdlib_addresses(values: list[str]) -> list[tuple[str, str]]:
 # --- MIME walk ----------------------------------------------------------------------------
 
 
+@dataclass
 class _Parts:
     """What the walk collects."""
 
-    def __init__(self) -> None:
-        self.plain: list[str] = []
-        self.html: list[str] = []
-        self.attachments: list[Attachment] = []
+    plain: list[str] = field(default_factory=list)
+    html: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def _walk(part: Message, parts: _Parts, defects: list[str], depth: int = 0) -> None:

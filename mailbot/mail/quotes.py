@@ -23,7 +23,8 @@ _WROTE = r"(?:wrote|writes)"
 # Verbs after which mail clients put more (a date, "het volgende geschreven") before the colon.
 _WROTE_ELSEWHERE = (
     r"(?:schrieb|schreef|geschreven|a\s+écrit|escribió|escreveu|ha\s+scritto|skrev|"
-    r"kirjoitti|napisał|napisala|napsal|написал|написала|написав|пише|写道|寫道|yazd\u0131|έγραψε)"
+    r"kirjoitti|napisał|napisala|napsal|написал|написала|написав|пише|写道|寫道|yazd\u0131|"
+    r"έγραψε|írta)"
 )
 _REPLY_HEADER = re.compile(
     rf"^(?:.{{0,300}}?\b{_WROTE}\s*(?:[:\uff1a]|-{{2,}})"
@@ -36,9 +37,15 @@ _DATED_HEADER = re.compile(
     r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b.{0,200}?(?:GMT[+-]\d|<[^<>\s]+@[^<>\s]+>\s*:?\s*$)",
     re.IGNORECASE,
 )
+# Some clients drop the colon: "On Wed, 14 Nov 2018 08:14 John <john@x.org> wrote".
+_ON_WROTE_NO_COLON = re.compile(r"^on\s.{0,300}@.{0,100}\swrote$", re.IGNORECASE)
+# "Thursday." ends a sentence; "28." and "Apr." in a wrapped date do not.
+_ENDS_SENTENCE = re.compile(r"(?:[^\W\d_]{4,}\.|[!?])$")
+_ADDRESS_COLON_END = re.compile(r"<[^<>\s]+@[^<>\s]+>\s*[:\uff1a]\s*$")
 # A wrapped reply header starts with a date or a word that opens one in some language.
 _HEADER_OPENER = re.compile(
-    r"^(?:(?:on|am|le|el|em|il|op|den|dnia|w\s+dniu|på|в|στις)\b|\d)", re.IGNORECASE
+    r"^(?:(?:on|am|le|el|em|il|op|den|dnia|w\s+dniu|på|в|στις)\b|\d|[^\W\d_]{1,3}\.?,?\s+\d)",
+    re.IGNORECASE,  # ... or a date, possibly after a short weekday ("pe 20.", "ср, 30")
 )
 _SEPARATOR_PHRASES = (
     r"(?:original\s+message|forwarded\s+message|ursprüngliche\s+nachricht|originalnachricht|"
@@ -46,7 +53,8 @@ _SEPARATOR_PHRASES = (
     r"message\s+original|message\s+transféré|messaggio\s+originale|messaggio\s+inoltrato|"
     r"oorspronkelijk\s+bericht|doorgestuurd\s+bericht|originalmeddelande|"
     r"vidarebefordrat\s+meddelande|opprinnelig\s+melding|videresendt\s+melding|"
-    r"oprindelig\s+meddelelse|alkuperäinen\s+viesti|wiadomość\s+oryginalna|"
+    r"oprindelig\s+meddelelse|oprindelig\s+besked|videresendt\s+besked|"
+    r"alkuperäinen\s+viesti|wiadomość\s+oryginalna|"
     r"oryginalna\s+wiadomość|mensagem\s+original|mensagem\s+encaminhada|původní\s+zpráva|"
     r"исходное\s+сообщение|пересылаемое\s+сообщение|原始邮件|原始郵件|元のメッセージ)"
 )
@@ -76,13 +84,13 @@ _OTHER_HEADER_NAMES = (
     r"отправлено|кому|тема|дата|发送时间|收件人|主题|日期|收件者|主旨|送信日時|宛先|件名"
 )
 _HEADER = re.compile(
-    rf"^\**\s*(?:{_FROM_NAMES}|{_OTHER_HEADER_NAMES})\s*\**\s*[:\uff1a]\s*\**(?:\s|$)",
+    rf"^\**\s*(?:{_FROM_NAMES}|{_OTHER_HEADER_NAMES})(?:\s+le)?\s*\**\s*[:\uff1a]",
     re.IGNORECASE,
 )
 _FROM_HEADER = re.compile(rf"^\**\s*(?:{_FROM_NAMES})\s*\**\s*[:\uff1a]", re.IGNORECASE)
 
 # --- signatures -------------------------------------------------------------------------------
-_DELIMITER = re.compile(r"^(?:--|—+|ᐧ|_{5,})\s*$")  # ᐧ: the mark Gmail tracking add-ons leave
+_DELIMITER = re.compile(r"^(?:--|—+|ᐧ|_{2,})\s*$")  # ᐧ: the mark Gmail tracking add-ons leave
 _DEVICE = (
     r"(?:iphone|ipad|ipod|android|mobile|phone|cell|blackberry|galaxy|samsung|huawei|xiaomi|"
     r"pixel|tablet|device|outlook|mail|airmail|mailbox|yahoo|windows|k-9|mobilgerät|"
@@ -91,12 +99,12 @@ _DEVICE = (
 _MOBILE_SIGNATURE = re.compile(
     r"^[\W_]*(?:"
     r"(?:sent|envoyé|enviado|inviato|verzonden|gesendet|skickat|sendt|lähetetty|wysłane)\s+"
-    rf"(?:from|with|via|by|on|depuis|de|desde|da|met|vanaf|von|från|fra|med|z)\s+"
+    rf"(?:from|with|via|by|on|depuis|de|desde|da|met|vanaf|von|från|fra|med|z|à\s+partir\s+de)\s+"
     rf"(?:\S+\s+){{0,3}}\S*{_DEVICE}.{{0,80}}"  # the device within the first few words
     r"|sent\s+from\s+my\s+(?:\S+\s*){1,4}(?:[,.]\s*(?:please\s+)?(?:excuse|pardon).{0,40})?"
     r"|(?:from|von|desde)\s+my\s+.{1,30}"
     rf"|\S+\s+from\s+(?:my\s+)?{_DEVICE}.{{0,20}}"
-    r"|get\s+\[?outlook\s+(?:for|pour|für|para)\b.{0,100}"
+    r"|(?:get|obtenir|holen\s+sie\s+sich|obtener)\s+\[?outlook\s+(?:for|pour|für|para)\b.{0,100}"
     r"|von\s+meinem\s+.{1,60}\s+gesendet"
     r"|diese\s+nachricht\s+wurde\s+von\s+meinem\s+.{1,80}\s+gesendet"
     r"|從我的.{1,30}傳送|发自我的.{1,30}|.{1,30}から送信"
@@ -116,6 +124,8 @@ _SIGNOFF = re.compile(
     re.IGNORECASE,
 )
 _MAX_NAME_BLOCK = 4  # lines after a sign-off that still look like a name/title/phone block
+# Every real reply header names an address, a year or a time of day.
+_HEADER_EVIDENCE = re.compile(r"@|\b\d{4}\b|\d{1,2}[:.]\d{2}")
 
 
 def _unquote(line: str) -> str:
@@ -123,15 +133,26 @@ def _unquote(line: str) -> str:
 
 
 def _is_reply_header(text: str) -> bool:
-    if len(text) > 400 or not re.search(r"[\d@]", text):
+    """ "On <date>, <name> wrote:" and its kin, on one (possibly joined) line."""
+    if len(text) > 400 or not _HEADER_EVIDENCE.search(text):
         return False  # "Here is what I wrote:" is prose; real headers carry a date or address
-    if _SEPARATOR.match(text) or _FORWARD_INTRO.match(text) or _INLINE_HEADERS.match(text):
+    if _INLINE_HEADERS.match(text):
         return True
     if _DATED_HEADER.match(text) and not text.endswith((".", "!", "?")):
         return True
-    return text.endswith((":", "\uff1a", "-")) and _REPLY_VERB.search(text) is not None and bool(
-        _REPLY_HEADER.match(text)
-    )
+    if _ADDRESS_COLON_END.search(text) and re.search(r"\d{1,2}[:.]\d{2}", text):
+        return True  # Gmail in some locales: "<date> <time>, Name <addr>:" with no verb
+    if _ON_WROTE_NO_COLON.match(text):
+        return True
+    if not text.endswith((":", "\uff1a", "-")) or not _REPLY_HEADER.match(text):
+        return False
+    verbs = list(_REPLY_VERB.finditer(text))
+    if not verbs:
+        return False
+    # After the verb comes nothing, a name with its address, or a date ("schrieb am Fr., 28.
+    # Apr. 2017 um 11:53 Uhr:"), never a sentence ("schrieb ich wegen 3 Problemen:").
+    tail = text[verbs[-1].end() :].rstrip(" :\uff1a-")
+    return len(tail.split()) <= 3 or bool(re.search(r"[@<]|\d{1,2}[:.]\d{2}", tail))
 
 
 def _is_separator(text: str) -> bool:
@@ -162,8 +183,12 @@ def _mark_wrapped_headers(lines: list[str], kinds: list[str]) -> None:
         if kinds[end] == "e" or not line.rstrip().endswith((":", "\uff1a", "-")):
             continue
         alone = kinds[end] == "b"  # "<addr> wrote:" is a header by itself; may still be wider
+        if alone and _HEADER_OPENER.match(_unquote(line)):
+            continue  # "On <date>, <name> wrote:" all on one line: nothing above belongs to it
         best = -1
         for start in range(end - 1, max(end - _MAX_HEADER_SPAN, -1), -1):
+            if _ENDS_SENTENCE.search(_unquote(lines[start])):
+                break  # the end of a sentence is the sender's prose, not a header
             span = " ".join(_unquote(lines[k]) for k in range(start, end + 1) if lines[k].strip())
             if _is_reply_header(span):
                 if _HEADER_OPENER.match(_unquote(lines[start])):
@@ -224,7 +249,8 @@ def _previous_non_empty(kinds: list[str], index: int) -> str:
 
 
 def _select(kinds: list[str]) -> list[int]:
-    """Indices of the lines the sender newly wrote."""
+    """Indices of the lines the sender newly wrote. The rules run in order, each on what the
+    previous ones left."""
     keep = list(range(len(kinds)))
     if "d" in kinds:  # everything after a signature delimiter is signature or footer
         keep = keep[: kinds.index("d")]
@@ -242,20 +268,25 @@ def _select(kinds: list[str]) -> list[int]:
     last_quote = max((k for k, kind in enumerate(pattern) if kind == "q"), default=-1)
     for k, kind in enumerate(pattern):
         if kind == "b" and k > last_quote and _previous_non_empty(pattern, k) == "t":
-            return keep[:k]
+            keep, pattern = keep[:k], pattern[:k]
+            break
 
     # Text followed only by quotes, headers and empty lines until the end.
     start = len(pattern)
     while start > 0 and pattern[start - 1] in "qbhe":
         start -= 1
     if start > 0 and any(kind != "e" for kind in pattern[start:]):
-        return keep[:start]
+        keep, pattern = keep[:start], pattern[:start]
 
     # An embedded header block after text starts the quoted message.
+    seen_text = False
     for k, kind in enumerate(pattern):
-        if kind == "h" and "t" in pattern[:k]:
-            return [i for i, p in zip(keep[:k], pattern[:k], strict=True) if p != "b"]
+        if kind == "h" and seen_text:
+            keep, pattern = keep[:k], pattern[:k]
+            break
+        seen_text = seen_text or kind == "t"
 
+    # What is left of headers goes (the answer to an inline-quoted mail stays with its quotes).
     kept = [(i, p) for i, p in zip(keep, pattern, strict=True) if p not in "bh"]
     while kept and kept[-1][1] in "qe":  # a trailing quote answered by nothing
         kept.pop()
@@ -280,7 +311,8 @@ def _strip_signoff(lines: list[str]) -> list[str]:
 
 
 def _has_words(line: str) -> bool:
-    return any(ch.isalnum() for ch in line) and line.strip() not in ("ᐧ",)
+    """False for rules and leftovers ("-----", "ᐧ", "*"); an emoji is something said."""
+    return re.fullmatch(r"[\s\-_=*~#+.,:;|—–ᐧ]*", line) is None
 
 
 def strip_quotes(text: str, *, keep_signoff: bool = False) -> str:
@@ -298,6 +330,5 @@ def strip_quotes(text: str, *, keep_signoff: bool = False) -> str:
         kept = _strip_signoff(kept)
     while kept and not _has_words(kept[-1]):
         kept.pop()  # leftover rules ("-----") and blank lines before what was cut
-    while kept and not kept[0].strip():
-        kept.pop(0)
-    return "\n".join(kept).rstrip()
+    first = next((k for k, line in enumerate(kept) if line.strip()), len(kept))
+    return "\n".join(kept[first:]).rstrip()

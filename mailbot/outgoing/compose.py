@@ -1,4 +1,9 @@
-"""Building outgoing mail (pure): headers that thread, and headers that stop mail loops."""
+"""Building outgoing mail (pure): headers that thread, and headers that stop mail loops.
+
+Built with the email package's compat32 classes: they are several times faster than
+EmailMessage with the modern policy, which matters when a burst of mail opens hundreds of
+cases at once, and what they produce is the same standard MIME.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,18 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.policy import SMTP
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
 from email.utils import format_datetime, formataddr
 
 from mailbot.render import Letter
+
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in raw form, and safe for any line length
+_CRLF = compat32.clone(linesep="\r\n")  # SMTP wants CRLF line ends
 
 
 @dataclass(frozen=True)
@@ -31,11 +43,19 @@ def new_message_id(from_addr: str, reference: str = "") -> str:
     return f"mailbot.{tag}{secrets.token_hex(8)}@{domain}"
 
 
+def _text_part(body: str, subtype: str) -> MIMEText:
+    return MIMEText(body, subtype, _UTF8_QP)  # type: ignore[arg-type]  # a Charset is fine
+
+
 def compose(letter: Letter, envelope: Envelope, message_id: str, date: datetime) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = formataddr((envelope.from_name, envelope.from_addr))
-    msg["To"] = formataddr((envelope.to_name, envelope.to_addr))
-    msg["Subject"] = letter.subject
+    msg = MIMEMultipart("alternative")
+    msg.attach(_text_part(letter.text, "plain"))
+    msg.attach(_text_part(letter.html, "html"))
+    msg["From"] = formataddr((envelope.from_name, envelope.from_addr), "utf-8")
+    msg["To"] = formataddr((envelope.to_name, envelope.to_addr), "utf-8")
+    # compat32 takes a Header object for non-ASCII text and folds it as encoded words.
+    subject = letter.subject if letter.subject.isascii() else Header(letter.subject, "utf-8")
+    msg["Subject"] = subject  # type: ignore[assignment]
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = f"<{message_id}>"
     if envelope.in_reply_to:
@@ -49,6 +69,4 @@ def compose(letter: Letter, envelope: Envelope, message_id: str, date: datetime)
         # RFC 3834: tell other robots not to answer us, and Exchange not to send OOFs.
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(letter.text)
-    msg.add_alternative(letter.html, subtype="html")
-    return msg.as_bytes(policy=SMTP)  # CRLF line ends, as SMTP requires
+    return msg.as_bytes(policy=_CRLF)

@@ -115,10 +115,12 @@ def due_actions(
             )
 
     if case.status == "open":
-        actions.extend(a for a in _chase(policy, case, now, case_id, done_keys) if a.due_at <= now)
+        for action in _chase(policy, case, now, case_id, done_keys):
+            add(action)
     elif case.status == "outcome_given" and case.outcome_at and stage == policy.appeal_from:
         closes = appeal_window_closes(policy, case.outcome_at)
-        if closes is not None:
+        # An appeal lodged at the closing moment is in time, so expiry waits until after it.
+        if closes is not None and now > closes:
             add(
                 Action(
                     "appeal_window_expired",
@@ -133,7 +135,7 @@ def due_actions(
 def _chase(
     policy: Policy, case: Case, now: datetime, case_id: Hashable, done: set[ActionKey]
 ) -> list[Action]:
-    """Reminder, escalation and holding letter of an open case, unless already done."""
+    """Reminder, escalation and holding letter of an open case (the caller filters done/due)."""
     stage, started, holds = case.stage, case.started, case.holds
     rules = policy.reminders
     out = []
@@ -157,7 +159,7 @@ def _chase(
                 )
             )
     escalate = escalation_on(policy, started, holds)
-    if escalate is not None and ("escalate", case_id, stage) not in done:
+    if escalate is not None:
         out.append(
             Action(
                 "escalate",
@@ -168,7 +170,7 @@ def _chase(
             )
         )
     letter = holding_letter_on(policy, stage, started, holds)
-    if letter is not None and ("holding_letter", case_id, stage) not in done:
+    if letter is not None:
         out.append(
             Action("holding_letter", ("holding_letter", case_id, stage), letter, stage=stage)
         )

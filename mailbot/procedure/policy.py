@@ -41,6 +41,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -185,6 +186,10 @@ Within = Annotated[
 ]
 
 
+# TOML has real booleans: a quoted "yes" is a mistake worth reporting, not guessing.
+Flag = Annotated[bool, Strict()]
+
+
 def _wd(n: int) -> Duration:
     return Duration(n, "working_days")
 
@@ -260,11 +265,11 @@ class CategoryRule(_Model):
     """What happens to a message of one category."""
 
     label: str = Field(default="", description="Name shown to staff.")
-    acknowledge: bool = Field(default=True, description="Send the sender an acknowledgement.")
+    acknowledge: Flag = Field(default=True, description="Send the sender an acknowledgement.")
     acknowledge_within: Within = Field(
         default=None, description="Acknowledgement deadline; none: the priority grade's."
     )
-    procedure: bool = Field(
+    procedure: Flag = Field(
         default=True,
         description="Run the staged procedure: deadlines, reminders, escalation, appeal.",
     )
@@ -281,7 +286,7 @@ class ConcernRule(CategoryRule):
 
 class ComplimentRule(CategoryRule):
     label: str = Field(default="Compliment", description="Name shown to staff.")
-    procedure: bool = Field(
+    procedure: Flag = Field(
         default=False,
         description="Run the staged procedure: deadlines, reminders, escalation, appeal.",
     )
@@ -289,7 +294,7 @@ class ComplimentRule(CategoryRule):
 
 class EnquiryRule(CategoryRule):
     label: str = Field(default="Enquiry", description="Name shown to staff.")
-    procedure: bool = Field(
+    procedure: Flag = Field(
         default=False,
         description="Run the staged procedure: deadlines, reminders, escalation, appeal.",
     )
@@ -315,7 +320,7 @@ class Categories(_Model):
 class StageRule(_Model):
     """One stage of the procedure and its deadlines, counted from the day the stage starts."""
 
-    enabled: bool = Field(default=True, description="Whether the procedure has this stage.")
+    enabled: Flag = Field(default=True, description="Whether the procedure has this stage.")
     label: str = Field(default="", description="Name shown to staff and in letters.")
     acknowledge_within: Within = Field(
         default=None, description="Acknowledge a case entering this stage within this long."
@@ -643,13 +648,13 @@ class Policy(_Model):
         description="Complaints made longer than this after the issue arose are flagged "
         "(never refused); none: no limit.",
     )
-    pause_on_hold: bool = Field(
+    pause_on_hold: Flag = Field(
         default=True, description="Stop the clock while a case is on hold waiting for the customer."
     )
-    vip_straight_to_investigation: bool = Field(
+    vip_straight_to_investigation: Flag = Field(
         default=True, description="A VIP complaint skips frontline and opens at investigation."
     )
-    legal_action_suspends: bool = Field(
+    legal_action_suspends: Flag = Field(
         default=True, description="Legal action suspends the procedure (and its clock)."
     )
     calendar: CalendarSettings = Field(

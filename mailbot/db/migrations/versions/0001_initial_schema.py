@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("stored_at", mailbot.db.types.UTCDateTime(), nullable=False),
+        sa.Column("arrived_at", mailbot.db.types.UTCDateTime(), nullable=True),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),

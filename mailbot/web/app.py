@@ -1,0 +1,126 @@
+"""The ASGI app: `create_app(config)` wires routes, sessions, security headers and templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+import mailbot.db.web_models  # noqa: F401  (registers the UI's tables on Base.metadata)
+from mailbot.app import open_database
+from mailbot.config import Config
+from mailbot.config import Web as WebSection
+from mailbot.db.engine import Database
+from mailbot.web import auth, views
+from mailbot.web.context import TEMPLATES, Web, render
+from mailbot.web.security import SecurityHeaders
+from mailbot.web.settings import secret_key, secure_cookies
+
+STATIC = Path(__file__).with_name("static")
+
+
+def _templates(config: Config) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+    env.autoescape = True  # every template: customer text is never markup
+    tz = ZoneInfo(config.organisation.timezone)
+
+    def when(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else "—"
+
+    env.filters["when"] = when
+    env.filters["pct"] = lambda v: f"{round(float(v) * 100)}%"
+    env.filters["words"] = lambda v: str(v).replace("_", " ")
+    return templates
+
+
+async def _home(request: Request) -> Response:
+    return RedirectResponse("/triage", status_code=303)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return render(
+        request,
+        "error.html",
+        None,
+        status_code=exc.status_code,
+        code=exc.status_code,
+        detail=exc.detail,
+    )
+
+
+async def _login_required(request: Request, exc: Exception) -> Response:
+    return auth.to_login(request)
+
+
+def routes() -> list[Any]:
+    return [
+        Route("/", _home),
+        Route("/login", auth.login_page, methods=["GET"]),
+        Route("/login", auth.login, methods=["POST"]),
+        Route("/logout", auth.logout, methods=["POST"]),
+        Route("/triage", views.triage_page),
+        Route("/triage/{reference}/label", views.triage_label, methods=["POST"]),
+        Route("/triage/{reference}/attach", views.triage_attach, methods=["POST"]),
+        Route("/held/{message_id:int}/retry", views.retry_held, methods=["POST"]),
+        Route("/feedback.jsonl", views.feedback_export),
+        Route("/cases", views.cases_page),
+        Route("/cases/{reference}", views.case_page),
+        Route("/cases/{reference}/details", views.case_details, methods=["POST"]),
+        Route("/cases/{reference}/status", views.case_status, methods=["POST"]),
+        Route("/cases/{reference}/confidential", views.case_confidential, methods=["POST"]),
+        Route("/cases/{reference}/note", views.case_note, methods=["POST"]),
+        Route("/cases/{reference}/reply", views.case_reply, methods=["POST"]),
+        Route("/cases/{reference}/split", views.split_case, methods=["POST"]),
+        Route("/attachments/{attachment_id:int}", views.attachment),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
+
+
+def create_app(
+    config: Config,
+    db: Database | None = None,
+    *,
+    host: str | None = None,
+    settings: WebSection | None = None,
+    key: str | None = None,
+) -> Starlette:
+    """The web UI for `config`'s database (migrated to the newest schema first)."""
+    settings = settings or config.web
+    db = db or open_database(config)
+    secure = secure_cookies(settings, host or settings.host)
+    app = Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(SecurityHeaders, hsts=secure),
+            Middleware(
+                SessionMiddleware,
+                secret_key=key or secret_key(settings),
+                session_cookie="mailbot_session",
+                max_age=int(settings.session_hours * 3600),
+                same_site="lax",
+                https_only=secure,
+            ),
+        ],
+        exception_handlers={HTTPException: _http_error, auth.LoginRequired: _login_required},
+    )
+    app.state.web = Web(
+        config=config,
+        db=db,
+        settings=settings,
+        templates=_templates(config),
+        limiter=auth.RateLimiter(settings.login_attempts),
+    )
+    return app

@@ -1,0 +1,193 @@
+"""Logging in and out, the signed-in user on each request, roles, and log-in rate limiting."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from mailbot.db.web_models import User
+from mailbot.web import csrf
+from mailbot.web.accounts import audit, authenticate, session_stamp
+from mailbot.web.context import Web, render
+
+log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+PageView = Callable[[Request, Session, User], Response]
+ActionView = Callable[[Request, Session, User, FormData], Response]
+
+
+class LoginRequired(Exception):
+    """No valid session: the handler sends the browser to the log-in page."""
+
+
+class RateLimiter:
+    """At most `limit` failed log-ins per key (address, user name) in a sliding window."""
+
+    def __init__(
+        self, limit: int, window: float = 900.0, clock: Callable[[], float] = time.monotonic
+    ):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str) -> deque[float]:
+        stamps = self._failures[key]
+        while stamps and stamps[0] <= self.clock() - self.window:
+            stamps.popleft()
+        return stamps
+
+    def blocked(self, *keys: str) -> bool:
+        return any(len(self._recent(k)) >= self.limit for k in keys)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._recent(key).append(self.clock())
+
+    def clear(self, *keys: str) -> None:
+        for key in keys:
+            self._failures.pop(key, None)
+
+
+def signed_in_user(request: Request, session: Session) -> User:
+    uid = request.session.get("uid")
+    user = session.get(User, uid) if isinstance(uid, int) else None
+    expires = request.session.get("exp", 0)
+    if (
+        user is None
+        or not user.active
+        or request.session.get("stamp") != session_stamp(user)
+        or not isinstance(expires, int | float)
+        or expires < time.time()
+    ):
+        request.session.pop("uid", None)
+        raise LoginRequired
+    return user
+
+
+def _require(user: User, role: str) -> None:
+    if not user.at_least(role):
+        raise HTTPException(403, f"this needs the {role} role")
+
+
+def page(role: str = "agent") -> Callable[[PageView], Endpoint]:
+    """A GET view for signed-in users with at least `role`, inside one transaction."""
+
+    def decorate(view: PageView) -> Endpoint:
+        @wraps(view)
+        async def endpoint(request: Request) -> Response:
+            web: Web = request.app.state.web
+            with web.db.transaction() as session:
+                user = signed_in_user(request, session)
+                _require(user, role)
+                return view(request, session, user)
+
+        return endpoint
+
+    return decorate
+
+
+def action(role: str = "agent") -> Callable[[ActionView], Endpoint]:
+    """A POST view: CSRF-checked, signed-in, at least `role`, one transaction."""
+
+    def decorate(view: ActionView) -> Endpoint:
+        @wraps(view)
+        async def endpoint(request: Request) -> Response:
+            web: Web = request.app.state.web
+            form = await request.form()
+            csrf.check(request, form)
+            with web.db.transaction() as session:
+                user = signed_in_user(request, session)
+                _require(user, role)
+                return view(request, session, user, form)
+
+        return endpoint
+
+    return decorate
+
+
+def _safe_next(value: Any) -> str:
+    # Only paths on this site: never an open redirect to another host.
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/"
+
+
+async def login_page(request: Request) -> Response:
+    return render(request, "login.html", None, next=_safe_next(request.query_params.get("next")))
+
+
+async def login(request: Request) -> Response:
+    web: Web = request.app.state.web
+    form = await request.form()
+    csrf.check(request, form)
+    username = str(form.get("username", "")).strip().lower()[:100]
+    password = str(form.get("password", ""))
+    address = request.client.host if request.client else "unknown"
+    keys = (f"ip:{address}", f"user:{username}")
+    next_url = _safe_next(form.get("next"))
+    if web.limiter.blocked(*keys):
+        log.warning("log-in refused for %s from %s: too many failures", username, address)
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            next=next_url,
+            username=username,
+            error="Too many failed attempts. Wait a few minutes and try again.",
+        )
+    with web.db.transaction() as session:
+        user = authenticate(session, username, password)
+        if user is None:
+            web.limiter.failed(*keys)
+            audit(session, username or "-", "login_failed", address)
+            log.info("failed log-in for %s from %s", username, address)
+            return render(
+                request,
+                "login.html",
+                None,
+                status_code=401,
+                next=next_url,
+                username=username,
+                error="That user name and password do not match an active account.",
+            )
+        web.limiter.clear(*keys)
+        audit(session, user.username, "login", address)
+        request.session.clear()  # a fresh session (and CSRF token) on every log-in
+        request.session.update(
+            uid=user.id,
+            stamp=session_stamp(user),
+            exp=int(time.time() + web.settings.session_hours * 3600),
+        )
+        csrf.token(request)
+        log.info("%s logged in", user.username)
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    web: Web = request.app.state.web
+    form = await request.form()
+    csrf.check(request, form)
+    uid = request.session.get("uid")
+    with web.db.transaction() as session:
+        user = session.get(User, uid) if isinstance(uid, int) else None
+        if user is not None:
+            audit(session, user.username, "logout")
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+def to_login(request: Request) -> Response:
+    target = request.url.path
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)

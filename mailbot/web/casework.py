@@ -1,0 +1,343 @@
+"""What staff do to cases from the web UI, as plain functions on a session (no HTTP here).
+
+Every change records a case event with the user's name: the case's audit trail. The staged
+procedure (mailbot.procedure) will replace the simple status rules in `change_status`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, false, or_, select
+from sqlalchemy.orm import Session
+
+from mailbot.cases.store import allocate_reference, record_event
+from mailbot.db.models import Case, CaseEvent, Message, MessageState
+from mailbot.db.types import utcnow
+from mailbot.db.web_models import CaseDetails, User
+from mailbot.web.feedback import record_feedback
+
+LABELS = {"complaint": "Complaint", "compliment": "Compliment", "enquiry": "Not a complaint"}
+STATUSES = ("open", "on_hold", "outcome_given", "closed")
+STAGES = ("frontline", "investigation", "appeal")
+PRIORITIES = ("urgent", "medium", "minor")
+COMPLAINANT_TYPES = ("", "client", "apprentice")
+NEEDS_OUTCOME = ("outcome_given", "closed")
+
+
+class CaseworkError(ValueError):
+    """A change the rules refuse; str() is shown to the user."""
+
+
+def visible_cases(user: User) -> Select[Case]:
+    query = select(Case)
+    if not user.at_least("manager"):  # confidential: names a member of staff
+        query = query.where(Case.confidential == false())
+    return query
+
+
+def find_case(session: Session, user: User, reference: str) -> Case | None:
+    return session.scalar(visible_cases(user).where(Case.reference == reference.upper()))
+
+
+def first_message(session: Session, case: Case) -> Message | None:
+    return session.scalar(
+        select(Message).where(Message.case_id == case.id).order_by(Message.id).limit(1)
+    )
+
+
+def classified_text(message: Message | None) -> str:
+    """The text the classifier saw (its evidence offsets point into it)."""
+    if message is None:
+        return ""
+    return message.new_text or message.text_body
+
+
+# ---------------------------------------------------------------------------------- triage
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    case: Case
+    message: Message | None
+    text: str
+    suggested: Case | None  # an open case of the same customer: "attach to" candidate
+
+
+def _urgency(case: Case) -> tuple[int, int, float, float]:
+    urgent = 0 if case.flags.get("urgent") else 1
+    complaint = 0 if case.label == "complaint" else 1
+    return (urgent, complaint, -case.score, -case.received_at.timestamp())
+
+
+def triage_queue(session: Session, user: User, limit: int = 100) -> list[TriageItem]:
+    """Open cases nobody has reviewed yet: urgent first, then complaints, surest first."""
+    triaged = select(CaseEvent.case_id).where(CaseEvent.kind == "triaged")
+    cases = list(
+        session.scalars(
+            visible_cases(user)
+            .where(Case.status != "closed", Case.id.not_in(triaged))
+            .order_by(Case.received_at.desc())
+            .limit(500)
+        )
+    )
+    cases.sort(key=_urgency)
+    items = []
+    for case in cases[:limit]:
+        message = first_message(session, case)
+        items.append(
+            TriageItem(case, message, classified_text(message), suggest_match(session, user, case))
+        )
+    return items
+
+
+def held_messages(session: Session, limit: int = 50) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.state == MessageState.HELD)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def suggest_match(session: Session, user: User, case: Case) -> Case | None:
+    if not case.customer_address:
+        return None
+    return session.scalar(
+        visible_cases(user)
+        .where(
+            Case.customer_address == case.customer_address,
+            Case.id != case.id,
+            Case.status != "closed",
+        )
+        .order_by(Case.received_at.desc())
+        .limit(1)
+    )
+
+
+def triage(
+    session: Session, case: Case, user: User, label: str, confidential: bool = False
+) -> None:
+    """Confirm or correct the label; the verdict becomes classifier feedback."""
+    if label not in LABELS:
+        raise CaseworkError(f"unknown label {label!r}")
+    message = first_message(session, case)
+    text = classified_text(message)
+    if text.strip():
+        record_feedback(session, case, message, text, label, user.username)
+    before = case.label
+    case.label = label
+    if confidential and not case.confidential:
+        case.confidential = True
+        record_event(session, case, "marked_confidential", user.username)
+    record_event(
+        session, case, "triaged", user.username, label=label, was=before, score=round(case.score, 3)
+    )
+
+
+def attach(session: Session, case: Case, target: Case, user: User) -> None:
+    """The case was a follow-up of `target`: move its messages there and close it as merged."""
+    if target.id == case.id:
+        raise CaseworkError("a case cannot be attached to itself")
+    for message in session.scalars(select(Message).where(Message.case_id == case.id)):
+        message.case_id = target.id
+        record_event(
+            session,
+            target,
+            "message_attached",
+            user.username,
+            message=message,
+            source=case.reference,
+        )
+    case.status, case.outcome, case.closed_at = (
+        "closed",
+        f"Merged into {target.reference}",
+        utcnow(),
+    )
+    record_event(
+        session, case, "triaged", user.username, label=case.label, attached_to=target.reference
+    )
+    record_event(session, case, "merged", user.username, into=target.reference)
+
+
+def split(session: Session, case: Case, user: User, subject: str, year: int) -> Case:
+    """A second matter in the same email: a child case with its own reference and clock."""
+    prefix = case.reference.split("-")[0]
+    child = Case(
+        reference=allocate_reference(session, prefix, year),
+        mailbox=case.mailbox,
+        customer_name=case.customer_name,
+        customer_address=case.customer_address,
+        subject=subject.strip() or case.subject,
+        summary=case.summary,
+        category=case.category,
+        label=case.label,
+        score=case.score,
+        classifier=case.classifier,
+        priority=case.priority,
+        confidential=case.confidential,
+        received_at=case.received_at,
+        due_at=case.due_at,
+        parent_id=case.id,
+    )
+    session.add(child)
+    session.flush()
+    record_event(session, child, "case_opened", user.username, split_from=case.reference)
+    record_event(session, case, "case_split", user.username, child=child.reference)
+    return child
+
+
+# ---------------------------------------------------------------------------------- cases
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str = ""
+    stage: str = ""
+    priority: str = ""
+    mailbox: str = ""
+    label: str = ""
+    referral_manager: str = ""
+    overdue: bool = False
+    confidential: bool = False
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, params: Any) -> CaseFilters:
+        def get(name: str) -> str:
+            return str(params.get(name, "")).strip()[:200]
+
+        return cls(
+            status=get("status"),
+            stage=get("stage"),
+            priority=get("priority"),
+            mailbox=get("mailbox"),
+            label=get("label"),
+            referral_manager=get("referral_manager"),
+            overdue=get("overdue") == "1",
+            confidential=get("confidential") == "1",
+            q=get("q"),
+        )
+
+
+def search_cases(
+    session: Session, user: User, filters: CaseFilters, now: datetime, limit: int = 200
+) -> list[Case]:
+    query = visible_cases(user).order_by(Case.received_at.desc(), Case.id.desc()).limit(limit)
+    for column, value in (
+        (Case.status, filters.status),
+        (Case.stage, filters.stage),
+        (Case.priority, filters.priority),
+        (Case.mailbox, filters.mailbox),
+        (Case.label, filters.label),
+        (Case.referral_manager, filters.referral_manager),
+    ):
+        if value:
+            query = query.where(column == value)
+    if filters.overdue:
+        query = query.where(Case.status != "closed", Case.due_at < now)
+    if filters.confidential:
+        query = query.where(Case.confidential.is_(True))
+    if filters.q:
+        like = f"%{filters.q.replace('%', '').replace('_', '')}%"
+        query = query.where(
+            or_(
+                Case.reference.ilike(like),
+                Case.subject.ilike(like),
+                Case.customer_name.ilike(like),
+                Case.customer_address.ilike(like),
+                Case.summary.ilike(like),
+            )
+        )
+    return list(session.scalars(query))
+
+
+def working_days_left(due: datetime | None, now: datetime, tz: str) -> int | None:
+    """Mon–Fri days from today to the due day (negative: overdue). Bank holidays: see
+    mailbot.procedure.calendar once the procedure engine drives deadlines."""
+    if due is None:
+        return None
+    zone = ZoneInfo(tz)
+    today, end = now.astimezone(zone).date(), due.astimezone(zone).date()
+    sign = 1 if end >= today else -1
+    lo, hi = (today, end) if sign > 0 else (end, today)
+    days, day = 0, lo
+    while day < hi:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days += 1
+    return sign * days
+
+
+def details(session: Session, case: Case) -> CaseDetails:
+    row = session.get(CaseDetails, case.id)
+    if row is None:
+        row = CaseDetails(case_id=case.id, complainant_type="", resolution_agreed="")
+        session.add(row)
+    return row
+
+
+def update_details(session: Session, case: Case, user: User, values: dict[str, str]) -> list[str]:
+    """Set the log fields that changed; returns their names."""
+    if values.get("priority", case.priority) not in PRIORITIES:
+        raise CaseworkError("choose a priority from the list")
+    if values.get("complainant_type", "") not in COMPLAINANT_TYPES:
+        raise CaseworkError("the complainant is a client or an apprentice")
+    if values.get("resolution_agreed", "") not in ("", "yes", "no"):
+        raise CaseworkError("resolution agreed is yes, no or not known")
+    changes: dict[str, list[str]] = {}
+    extra = details(session, case)
+    for name, value in values.items():
+        target: Any = extra if name in ("complainant_type", "resolution_agreed") else case
+        old = getattr(target, name)
+        if value != old:
+            setattr(target, name, value)
+            changes[name] = [old, value]
+    if changes:
+        record_event(session, case, "details_changed", user.username, changes=changes)
+    return list(changes)
+
+
+def change_status(
+    session: Session, case: Case, user: User, status: str, stage: str, outcome: str
+) -> None:
+    if status not in STATUSES or stage not in STAGES:
+        raise CaseworkError("choose a status and a stage from the lists")
+    outcome = outcome.strip()
+    if status in NEEDS_OUTCOME and not (outcome or case.outcome):
+        raise CaseworkError("record the outcome before closing the case or giving the outcome")
+    if case.status == "closed" and status != "closed" and not user.at_least("manager"):
+        raise CaseworkError("only a manager can reopen a closed case")
+    if outcome and outcome != case.outcome:
+        record_event(session, case, "outcome_recorded", user.username, outcome=outcome)
+        case.outcome = outcome
+    if stage != case.stage:
+        record_event(session, case, "stage_changed", user.username, was=case.stage, now=stage)
+        case.stage = stage
+    if status != case.status:
+        record_event(session, case, "status_changed", user.username, was=case.status, now=status)
+        case.status = status
+        case.closed_at = utcnow() if status == "closed" else None
+
+
+def set_confidential(session: Session, case: Case, user: User, value: bool) -> None:
+    if value != case.confidential:
+        case.confidential = value
+        kind = "marked_confidential" if value else "confidential_removed"
+        record_event(session, case, kind, user.username)
+
+
+def add_note(session: Session, case: Case, user: User, text: str) -> None:
+    text = text.strip()
+    if not text:
+        raise CaseworkError("the note is empty")
+    record_event(session, case, "note", user.username, text=text[:20000])
+
+
+def case_year(config_tz: str, when: date | datetime) -> int:
+    return when.astimezone(ZoneInfo(config_tz)).year if isinstance(when, datetime) else when.year

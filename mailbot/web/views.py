@@ -1,0 +1,351 @@
+"""HTTP views: thin wrappers that read the request, call casework, and render or redirect."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
+from mailbot.db.types import utcnow
+from mailbot.db.web_models import User
+from mailbot.mail.html import sanitize_html
+from mailbot.web import casework as cw
+from mailbot.web.accounts import audit
+from mailbot.web.auth import action, page
+from mailbot.web.context import Web, flash, render
+from mailbot.web.feedback import export_jsonl
+from mailbot.web.highlight import highlight
+from mailbot.web.reply import outgoing_text, queue_reply
+
+# Shown as themselves; anything else is downloaded as bytes (never rendered as HTML/SVG).
+INLINE_SAFE = {
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+}
+
+
+def _web(request: Request) -> Web:
+    web: Web = request.app.state.web
+    return web
+
+
+def _case_or_404(session: Session, user: User, request: Request) -> Case:
+    case = cw.find_case(session, user, str(request.path_params["reference"]))
+    if case is None:  # also for confidential cases: do not confirm they exist
+        raise HTTPException(404, "no such case")
+    return case
+
+
+def _back(request: Request, default: str) -> RedirectResponse:
+    return RedirectResponse(default, status_code=303)
+
+
+def _field(form: FormData, name: str, limit: int = 500) -> str:
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+# ---------------------------------------------------------------------------------- triage
+
+
+@page()
+def triage_page(request: Request, session: Session, user: User) -> Response:
+    items = cw.triage_queue(session, user)
+    return render(
+        request,
+        "triage.html",
+        user,
+        nav="triage",
+        items=items,
+        held=cw.held_messages(session),
+        labels=cw.LABELS,
+        highlight=highlight,
+    )
+
+
+@action()
+def triage_label(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    try:
+        cw.triage(session, case, user, _field(form, "label"), form.get("confidential") == "1")
+    except cw.CaseworkError as exc:
+        flash(request, str(exc), "error")
+    else:
+        flash(request, f"{case.reference} marked as {cw.LABELS[case.label].lower()}")
+    return _back(request, "/triage")
+
+
+@action()
+def triage_attach(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    target = cw.find_case(session, user, _field(form, "target", 40))
+    if target is None:
+        flash(request, "no case with that reference", "error")
+        return _back(request, "/triage")
+    try:
+        cw.attach(session, case, target, user)
+    except cw.CaseworkError as exc:
+        flash(request, str(exc), "error")
+    else:
+        flash(request, f"{case.reference} attached to {target.reference}")
+    return _back(request, "/triage")
+
+
+@action()
+def split_case(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    year = cw.case_year(_web(request).config.organisation.timezone, utcnow())
+    child = cw.split(session, case, user, _field(form, "subject"), year)
+    flash(request, f"Child case {child.reference} opened from {case.reference}")
+    return _back(request, f"/cases/{child.reference}")
+
+
+@action()
+def retry_held(request: Request, session: Session, user: User, form: FormData) -> Response:
+    message = session.get(Message, int(request.path_params["message_id"]))
+    if message is None or message.state != MessageState.HELD:
+        raise HTTPException(404, "no such held message")
+    message.state = MessageState.RECEIVED  # the worker picks it up on its next round
+    audit(session, user.username, "retry_held_message", str(message.id))
+    flash(request, f"Message {message.id} will be processed again by the worker")
+    return _back(request, "/triage")
+
+
+@page(role="manager")
+def feedback_export(request: Request, session: Session, user: User) -> Response:
+    lines = [line + "\n" for line in export_jsonl(session)]
+    audit(session, user.username, "feedback_exported", count=len(lines))
+    return StreamingResponse(
+        iter(lines),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="triage-feedback.jsonl"'},
+    )
+
+
+# ---------------------------------------------------------------------------------- cases
+
+
+@page()
+def cases_page(request: Request, session: Session, user: User) -> Response:
+    web = _web(request)
+    filters = cw.CaseFilters.from_query(request.query_params)
+    if filters.confidential and not user.at_least("manager"):
+        raise HTTPException(403, "confidential cases need the manager role")
+    now = utcnow()
+    rows = cw.search_cases(session, user, filters, now)
+    managers = sorted({m for m in session.scalars(select(Case.referral_manager).distinct()) if m})
+    return render(
+        request,
+        "cases.html",
+        user,
+        nav="cases",
+        cases=rows,
+        filters=filters,
+        days_left={c.id: _days_left(web, c, now) for c in rows},
+        statuses=cw.STATUSES,
+        stages=cw.STAGES,
+        priorities=cw.PRIORITIES,
+        mailboxes=[m.name for m in web.config.mailboxes],
+        managers=managers,
+        labels=cw.LABELS,
+    )
+
+
+def _days_left(web: Web, case: Case, now: datetime) -> int | None:
+    if case.status == "closed":
+        return None
+    return cw.working_days_left(case.due_at, now, web.config.organisation.timezone)
+
+
+EVENT_TEXT = {
+    "case_opened": "Case opened",
+    "triaged": "Triaged",
+    "details_changed": "Details changed",
+    "stage_changed": "Stage changed",
+    "status_changed": "Status changed",
+    "outcome_recorded": "Outcome recorded",
+    "marked_confidential": "Marked confidential",
+    "confidential_removed": "No longer confidential",
+    "acknowledgement_skipped": "Acknowledgement skipped",
+    "copy_received": "Copy received in another mailbox",
+    "merged": "Merged into another case",
+    "message_attached": "Message attached from another case",
+    "case_split": "Child case opened",
+}
+
+
+def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    messages = list(
+        session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.id))
+    )
+    first_id = messages[0].id if messages else None
+    for m in messages:
+        text = m.new_text or m.text_body
+        items.append(
+            {
+                "type": "in",
+                "at": m.sent_date or m.stored_at,
+                "message": m,
+                "body": highlight(text, case.reasons) if m.id == first_id else text,
+                "html": sanitize_html(m.html_sanitised) if m.html_sanitised else "",
+                "attachments": list(
+                    session.scalars(select(Attachment).where(Attachment.message_id == m.id))
+                ),
+            }
+        )
+    for o in session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)):
+        items.append({"type": "out", "at": o.created_at, "item": o, "body": outgoing_text(o.raw)})
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+    )
+    for e in events:
+        if e.message_id or e.outbox_id:
+            continue  # shown as the message itself
+        kind = "note" if e.kind == "note" else "event"
+        items.append(
+            {"type": kind, "at": e.at, "event": e, "title": EVENT_TEXT.get(e.kind, e.kind)}
+        )
+    items.sort(key=lambda i: i["at"])
+    return items
+
+
+@page()
+def case_page(request: Request, session: Session, user: User) -> Response:
+    web = _web(request)
+    case = _case_or_404(session, user, request)
+    now = utcnow()
+    children = list(session.scalars(select(Case).where(Case.parent_id == case.id)))
+    return render(
+        request,
+        "case.html",
+        user,
+        nav="cases",
+        case=case,
+        extra=cw.details(session, case),
+        timeline=_timeline(session, case),
+        days_left=_days_left(web, case, now),
+        statuses=cw.STATUSES,
+        stages=cw.STAGES,
+        priorities=cw.PRIORITIES,
+        labels=cw.LABELS,
+        children=children,
+        reply_token=secrets.token_urlsafe(16),
+    )
+
+
+def _case_action(request: Request, case: Case, work: Any) -> Response:
+    try:
+        work()
+    except cw.CaseworkError as exc:
+        flash(request, str(exc), "error")
+    return _back(request, f"/cases/{case.reference}")
+
+
+@action()
+def case_details(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    fields = (
+        "customer_name",
+        "priority",
+        "category",
+        "department",
+        "referral_manager",
+        "complainant_type",
+        "resolution_agreed",
+    )
+    values = {name: _field(form, name) for name in fields if name in form}
+
+    def work() -> None:
+        if cw.update_details(session, case, user, values):
+            flash(request, "Case details saved")
+
+    return _case_action(request, case, work)
+
+
+@action()
+def case_status(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+
+    def work() -> None:
+        cw.change_status(
+            session,
+            case,
+            user,
+            _field(form, "status", 40),
+            _field(form, "stage", 40),
+            _field(form, "outcome", 20000),
+        )
+        flash(request, f"{case.reference}: {case.status.replace('_', ' ')}, stage {case.stage}")
+
+    return _case_action(request, case, work)
+
+
+@action(role="manager")
+def case_confidential(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    cw.set_confidential(session, case, user, form.get("confidential") == "1")
+    return _back(request, f"/cases/{case.reference}")
+
+
+@action()
+def case_note(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+
+    def work() -> None:
+        cw.add_note(session, case, user, _field(form, "text", 20000))
+        flash(request, "Note added")
+
+    return _case_action(request, case, work)
+
+
+@action()
+def case_reply(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+
+    def work() -> None:
+        queue_reply(
+            session,
+            _web(request).config,
+            case,
+            user,
+            _field(form, "body", 50000),
+            _field(form, "token", 64) or secrets.token_urlsafe(16),
+            utcnow(),
+        )
+        flash(request, f"Reply to {case.customer_address} queued for sending")
+
+    return _case_action(request, case, work)
+
+
+@page()
+def attachment(request: Request, session: Session, user: User) -> Response:
+    item = session.get(Attachment, int(request.path_params["attachment_id"]))
+    message = session.get(Message, item.message_id) if item else None
+    case = session.get(Case, message.case_id) if message and message.case_id else None
+    visible = case is not None and (not case.confidential or user.at_least("manager"))
+    if item is None or not visible:
+        raise HTTPException(404, "no such attachment")
+    kind = item.content_type.lower().split(";")[0].strip()
+    media = kind if kind in INLINE_SAFE else "application/octet-stream"
+    name = "".join(c for c in item.filename if c.isalnum() or c in "._- ") or "attachment"
+    return Response(
+        item.content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )

@@ -1,0 +1,267 @@
+"""The web UI through Starlette's TestClient: accounts, sessions, CSRF, roles, casework."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from web_support import PASSWORD, add_users, login, post, seed_case, web_config
+
+from mailbot.app import open_database
+from mailbot.cli import AppContext
+from mailbot.cli.users import users
+from mailbot.db.engine import Database
+from mailbot.db.models import Attachment, Case, Message, Outbox
+from mailbot.db.web_models import ClassifierFeedback, User
+from mailbot.web.app import create_app
+from mailbot.web.feedback import export_jsonl
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    add_users(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:
+    app = create_app(web_config(db.url), db, key="test-key-" + "x" * 32)
+    with TestClient(app) as c:
+        yield c
+
+
+def test_pages_need_a_login(client: TestClient) -> None:
+    response = client.get("/cases", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/cases"
+
+
+def test_login_sets_a_hardened_session_cookie(client: TestClient) -> None:
+    response = login(client, "agent")
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert client.get("/triage").status_code == 200
+
+
+def test_wrong_password_then_rate_limited(client: TestClient) -> None:
+    for _ in range(5):
+        assert login(client, "agent", "wrong password!").status_code == 401
+    # Even the right password is refused until the window passes.
+    assert login(client, "agent").status_code == 429
+
+
+def test_disabled_user_is_logged_out(client: TestClient, db: Database) -> None:
+    login(client, "agent")
+    with db.transaction() as session:
+        session.scalar(select(User).where(User.username == "agent")).active = False  # type: ignore[union-attr]
+    assert client.get("/triage", follow_redirects=False).status_code == 303
+    assert login(client, "agent").status_code == 401
+
+
+def test_every_state_change_needs_the_csrf_token(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    login(client, "admin")
+    app = client.app
+    posts = [r for r in app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]  # type: ignore[attr-defined]
+    assert len(posts) >= 10
+    for route in posts:
+        path = route.path.replace("{reference}", ref).replace("{message_id:int}", "1")
+        response = client.post(path, data={"label": "complaint"}, follow_redirects=False)
+        assert response.status_code == 403, path
+    with db.transaction() as session:
+        assert session.scalar(select(ClassifierFeedback)) is None
+
+
+def test_cross_origin_post_is_refused(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    login(client, "agent")
+    token = client.get("/triage").text.split('name="csrf_token" value="')[1].split('"')[0]
+    response = client.post(
+        f"/triage/{ref}/label",
+        data={"label": "complaint", "csrf_token": token},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+def test_triage_stores_feedback_and_leaves_the_queue(client: TestClient, db: Database) -> None:
+    ref = seed_case(db, label="complaint")
+    login(client, "agent")
+    page = client.get("/triage").text
+    assert ref in page and '<mark title="dissatisfaction">unhappy</mark>' in page
+    assert post(client, f"/triage/{ref}/label", {"label": "enquiry"}).status_code == 303
+    assert f'id="t-{ref}"' not in client.get("/triage").text
+    with db.transaction() as session:
+        case = session.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None and case.label == "enquiry"
+        lines = [json.loads(line) for line in export_jsonl(session)]
+    assert lines == [
+        {
+            "text": "I am very unhappy: the bin was not collected again.",
+            "label": "enquiry",
+            "source": "triage",
+        }
+    ]
+
+
+def test_feedback_export_is_for_managers(client: TestClient) -> None:
+    login(client, "agent")
+    assert client.get("/feedback.jsonl").status_code == 403
+
+
+def test_confidential_cases_are_hidden_from_agents(client: TestClient, db: Database) -> None:
+    secret = seed_case(db, confidential=True, subject="About a member of staff")
+    login(client, "agent")
+    assert client.get(f"/cases/{secret}").status_code == 404
+    assert secret not in client.get("/cases").text
+    assert f'id="t-{secret}"' not in client.get("/triage").text
+    login(client, "manager")
+    assert client.get(f"/cases/{secret}").status_code == 200
+
+
+def test_closing_needs_an_outcome(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    login(client, "agent")
+    page = f"/cases/{ref}"
+    post(client, f"{page}/status", {"status": "closed", "stage": "frontline"}, page)
+    assert "record the outcome" in client.get(page).text
+    post(
+        client,
+        f"{page}/status",
+        {"status": "closed", "stage": "investigation", "outcome": "Apologised; bin collected."},
+        page,
+    )
+    with db.transaction() as session:
+        case = session.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        assert (case.status, case.stage, case.outcome) == (
+            "closed",
+            "investigation",
+            "Apologised; bin collected.",
+        )
+        assert case.closed_at is not None
+        kinds = [e.kind for e in case.events]
+    assert {"outcome_recorded", "stage_changed", "status_changed"} <= set(kinds)
+
+
+def test_reply_goes_to_the_outbox_threaded_and_not_automatic(
+    client: TestClient, db: Database
+) -> None:
+    ref = seed_case(db)
+    login(client, "agent")
+    page = f"/cases/{ref}"
+    for _ in range(2):  # a double submit of one form sends one reply
+        post(client, f"{page}/reply", {"body": "We are sorry.", "token": "form-1"}, page)
+    with db.transaction() as session:
+        items = list(session.scalars(select(Outbox)))
+        assert len(items) == 1
+        raw = items[0].raw
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["Subject"] == f"[{ref}] Re: Missed bin collection"
+    assert mail["In-Reply-To"] == f"<{ref.lower()}@example.net>"
+    assert mail["References"] == f"<earlier@example.net> <{ref.lower()}@example.net>"
+    assert mail["Auto-Submitted"] is None
+    assert "Alex Agent" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_hostile_html_is_inert_on_the_case_page(client: TestClient, db: Database) -> None:
+    ref = seed_case(
+        db,
+        html='<p onclick="x()">Hi<script>alert(1)</script><img src="https://evil.example/t.png" '
+        'onerror="alert(2)"></p>',
+    )
+    login(client, "agent")
+    response = client.get(f"/cases/{ref}")
+    body = response.text
+    assert "<script>alert" not in body and "evil.example" not in body
+    assert "onerror" not in body and "onclick" not in body
+    assert 'sandbox title="Formatted email' in body
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "img-src 'self' data:" in csp
+
+
+def test_attachments_download_and_never_render_as_html(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    with db.transaction() as session:
+        message = session.scalar(select(Message).where(Message.content_hash == ref))
+        assert message is not None
+        item = Attachment(
+            message_id=message.id,
+            filename='evil".html',
+            content_type="text/html",
+            size=30,
+            content=b"<script>alert(1)</script>",
+        )
+        session.add(item)
+        session.flush()
+        attachment_id = item.id
+    login(client, "agent")
+    response = client.get(f"/attachments/{attachment_id}")
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-disposition"] == 'attachment; filename="evil.html"'
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_search_and_filters(client: TestClient, db: Database) -> None:
+    bins = seed_case(db, subject="Missed bin collection", customer="pat@example.net")
+    potholes = seed_case(db, subject="Pothole on my road", customer="sam@example.net")
+    login(client, "agent")
+    page = client.get("/cases", params={"q": "pothole"}).text
+    assert potholes in page and bins not in page
+    assert bins in client.get("/cases", params={"status": "open"}).text
+    assert bins not in client.get("/cases", params={"overdue": "1"}).text
+
+
+def test_attach_to_the_suggested_case(client: TestClient, db: Database) -> None:
+    first = seed_case(db, subject="Missed bin collection")
+    second = seed_case(db, subject="Still no bin collection")
+    login(client, "agent")
+    assert f'value="{first}"' in client.get("/triage").text  # suggested match
+    post(client, f"/triage/{second}/attach", {"target": first})
+    with db.transaction() as session:
+        case = session.scalar(select(Case).where(Case.reference == second))
+        assert case is not None and case.status == "closed"
+        moved = session.scalars(select(Message).where(Message.content_hash == second)).one()
+        assert moved.case is not None and moved.case.reference == first
+
+
+def test_users_cli(db: Database) -> None:
+    runner = CliRunner()
+    obj = AppContext(config_path=None, _config=web_config(db.url))
+    added = runner.invoke(
+        users,
+        ["add", "casey", "--role", "manager", "--password-stdin"],
+        obj=obj,
+        input="a long enough password\n",
+    )
+    assert added.exit_code == 0, added.output
+    short = runner.invoke(users, ["add", "shorty", "--password-stdin"], obj=obj, input="short\n")
+    assert short.exit_code == 1 and "at least 10" in short.output
+    listed = runner.invoke(users, ["list"], obj=obj)
+    assert "casey" in listed.output and "manager" in listed.output
+    assert runner.invoke(users, ["disable", "casey"], obj=obj).exit_code == 0
+    with db.transaction() as session:
+        casey = session.scalar(select(User).where(User.username == "casey"))
+        assert casey is not None and not casey.active
+        assert casey.password_hash.startswith("$argon2id$")
+    assert PASSWORD  # the shared test password is long enough for add_user
+
+
+def test_migration_on_every_backend(database_url: str) -> None:
+    database = open_database(web_config(database_url))
+    try:
+        add_users(database)
+        with database.transaction() as session:
+            assert len(list(session.scalars(select(User)))) == 3
+    finally:
+        database.dispose()

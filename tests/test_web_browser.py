@@ -1,0 +1,187 @@
+"""The web UI in a real browser (Debian's chromium via Playwright) against mail the real worker
+processed: log in, triage, reply, change stage, and a hostile HTML email that must stay inert.
+
+Screenshots of the main pages go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+from sqlalchemy import select
+from support import MailEnv, make_email
+from web_support import (  # noqa: F401  (browser_type_launch_args overrides pytest-playwright's)
+    add_users,
+    browser_type_launch_args,
+    live_server,
+)
+
+from mailbot.db.models import Case
+from mailbot.web.app import create_app
+
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+
+
+class _Trap(BaseHTTPRequestHandler):
+    hits: list[str] = []  # noqa: RUF012  (shared with the test on purpose)
+
+    def do_GET(self) -> None:
+        _Trap.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def trap() -> Iterator[str]:
+    """A 'remote' server: any request reaching it means remote content was loaded."""
+    _Trap.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Trap)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _hostile_email(trap: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Mallory <mallory@example.net>"
+    msg["To"] = "customerservices@example.org"
+    msg["Subject"] = "Invoice query"
+    msg["Message-ID"] = "<hostile-1@example.net>"
+    msg.set_content("Please see the attached invoice.")
+    msg.add_alternative(
+        f"""<html><head><script>window.__pwned = 'head'; alert('head')</script>
+        <link rel="stylesheet" href="{trap}/style.css"></head>
+        <body onload="window.__pwned='onload'">
+        <p>Please see the invoice.</p>
+        <img src="{trap}/pixel.png" onerror="window.__pwned='onerror'; alert('onerror')">
+        <img src="x" onerror="window.__pwned='onerror2'">
+        <a href="javascript:alert('link')">click</a>
+        <div style="background:url({trap}/bg.png)">styled</div>
+        <iframe src="{trap}/frame"></iframe>
+        <svg><script>window.__pwned='svg'</script></svg>
+        </body></html>""",
+        subtype="html",
+    )
+    return msg.as_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_triage_reply_stage_and_hostile_html(mail_env: MailEnv, page: Page, trap: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    mail_env.send(
+        make_email(
+            subject="Bin not collected again",
+            body="This is the third week my bin has not been collected. I am very unhappy "
+            "and I want a refund of my garden waste charge.\n",
+            sender="Margaret Holloway <margaret@example.net>",
+        )
+    )
+    mail_env.send(
+        make_email(
+            subject="Thank you",
+            body="Thank you so much, the crew were wonderful and really helpful.\n",
+            sender="Sam Green <sam@example.net>",
+        )
+    )
+    mail_env.send(_hostile_email(trap))
+    worker = mail_env.worker()
+    worker.run_once()
+    add_users(worker.db)
+    with worker.db.transaction() as session:
+        refs = {c.subject: c.reference for c in session.scalars(select(Case))}
+    complaint, hostile = refs["Bin not collected again"], refs["Invoice query"]
+
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    app = create_app(mail_env.config(), worker.db, key="browser-test-key-" + "x" * 20)
+    with live_server(app) as base:
+        outside: list[str] = []
+        page.on(
+            "request",
+            lambda r: (
+                None if r.url.startswith((base, "data:", "about:")) else outside.append(r.url)
+            ),
+        )
+        page.set_viewport_size({"width": 1360, "height": 900})
+
+        # Log in.
+        page.goto(f"{base}/triage")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        page.screenshot(path=str(SHOTS / "login.png"))
+        page.get_by_label("User name").fill("agent")
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Log in").click()
+
+        # Triage: the complaint is there with its evidence highlighted.
+        expect(page.get_by_role("heading", name="Triage")).to_be_visible()
+        item = page.locator(f"#t-{complaint}")
+        expect(item.locator("mark").first).to_be_visible()
+        page.screenshot(path=str(SHOTS / "triage.png"), full_page=True)
+        item.get_by_role("button", name="Confirm complaint").click()
+        expect(page.get_by_role("status")).to_contain_text(f"{complaint} marked as complaint")
+        expect(page.locator(f"#t-{complaint}")).to_have_count(0)
+
+        # Keyboard: "p" marks the focused (first) item as a compliment.
+        first = page.locator("[data-triage]").first
+        first_id = first.get_attribute("id")
+        expect(first).to_have_class("card triage-item current")
+        page.keyboard.press("p")
+        expect(page.get_by_role("status")).to_contain_text("marked as compliment")
+        expect(page.locator(f"#{first_id}")).to_have_count(0)
+
+        # Case page: reply, then move to investigation.
+        page.goto(f"{base}/cases/{complaint}")
+        page.locator("#reply textarea").fill("Dear Mrs Holloway, we are sorry. The crew will call.")
+        page.get_by_role("button", name="Send reply").click()
+        expect(page.get_by_role("status")).to_contain_text("queued for sending")
+        page.get_by_label("Stage").select_option("investigation")
+        page.get_by_role("button", name="Update progress").click()
+        expect(page.locator(".case-head .badge.stage")).to_have_text("investigation")
+        page.locator("#note textarea").fill("Called the depot; crew 4 missed the street.")
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator(".timeline .note")).to_contain_text("crew 4")
+        page.screenshot(path=str(SHOTS / "case.png"), full_page=True)
+
+        # The hostile email: shown as text and in a sandboxed frame; nothing runs or loads.
+        page.goto(f"{base}/cases/{hostile}")
+        page.get_by_text("Show formatted email").click()
+        frame = page.frame_locator("iframe.email-frame")
+        expect(frame.get_by_text("Please see the invoice.")).to_be_visible()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / "hostile.png"), full_page=True)
+        assert page.evaluate("() => window.__pwned") is None
+        for f in page.frames:
+            assert (
+                f.evaluate("() => { try { return window.__pwned } catch (e) { return null } }")
+                is None
+            )
+        assert dialogs == [] and _Trap.hits == [] and outside == []
+
+        page.goto(f"{base}/cases")
+        expect(page.get_by_role("link", name=complaint)).to_be_visible()
+        page.screenshot(path=str(SHOTS / "cases.png"), full_page=True)
+
+    # The worker sends the reply over SMTP, threaded onto the customer's email, not automatic.
+    worker.run_once()
+    sent = [
+        m for m in (r.message() for r in mail_env.smtp.received) if "Re: Bin" in str(m["Subject"])
+    ]
+    assert len(sent) == 1
+    assert sent[0]["In-Reply-To"] and sent[0]["Auto-Submitted"] is None
