@@ -51,8 +51,10 @@ def main() -> None:
     for item in single_items:
         classifier.classify(item)
     single = len(single_items) / (time.perf_counter() - started)
-    print(f"classifier {classifier.name}: load {load_s:.2f} s; {args.words}-word emails on one core: "
-          f"{batch:.0f}/s in batches, {single:.0f}/s one at a time")
+    print(
+        f"classifier {classifier.name}: load {load_s:.2f} s; {args.words}-word emails on one core: "
+        f"{batch:.0f}/s in batches, {single:.0f}/s one at a time"
+    )
 
 
 if __name__ == "__main__":

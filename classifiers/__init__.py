@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING, Literal
 
 from mailbot.classifiers.base import Classifier
+
+if TYPE_CHECKING:
+    from mailbot.classifiers.flags import FlagFinder
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +128,8 @@ def load_classifier(settings: ClassifierSettings | None = None) -> Classifier:
         return _rules(settings)
 
 
-def flag_finder(settings: ClassifierSettings):  # type: ignore[no-untyped-def]
+def flag_finder(settings: ClassifierSettings) -> FlagFinder:
+    """The flag finder for these settings' staff directory, VIP list and extra keywords."""
     from mailbot.classifiers.flags import FlagFinder, StaffMember
 
     return FlagFinder(

@@ -28,84 +28,229 @@ _RELATIVE = (
 PATTERNS: dict[str, list[tuple[re.Pattern[str], str]]] = {
     "legal_threat": [
         (_rx(r"\bsolicitors?\b", r"\blawyers?\b", r"\bbarristers?\b"), "solicitor or lawyer"),
-        (_rx(r"\blegal (?:action|advice|proceedings|route|team|claim|letter|steps|redress)\b",
-             r"\b(?:sue|suing|sued)\b", r"\bletter before (?:action|claim)\b",
-             r"\bbreach of contract\b", r"\bdisrepair claim\b", r"\blitigation\b"),
-         "legal action"),
-        (_rx(r"\bsmall[- ]claims?\b", r"\bcounty court\b",
-             r"\b(?:take|taking|see|drag)\s+(?:you|them|this|it|the \w+)\s+(?:to|in)\s+court\b",
-             r"\bcourt (?:action|case|claim|proceedings|order)\b"), "court"),
+        (
+            _rx(
+                r"\blegal (?:action|advice|proceedings|route|team|claim|letter|steps|redress)\b",
+                r"\b(?:sue|suing|sued)\b",
+                r"\bletter before (?:action|claim)\b",
+                r"\bbreach of contract\b",
+                r"\bdisrepair claim\b",
+                r"\blitigation\b",
+            ),
+            "legal action",
+        ),
+        (
+            _rx(
+                r"\bsmall[- ]claims?\b",
+                r"\bcounty court\b",
+                r"\b(?:take|taking|see|drag)\s+(?:you|them|this|it|the \w+)\s+(?:to|in)\s+court\b",
+                r"\bcourt (?:action|case|claim|proceedings|order)\b",
+            ),
+            "court",
+        ),
         (_rx(r"\bombudsman\b"), "ombudsman"),
-        (_rx(r"\btrading standards\b", r"\b(?:ofcom|ofgem|ofwat|ofsted|ofqual|cqc)\b",
-             r"\binformation commissioner\b", r"\b(?:report|reported|reporting)\b[^.]{0,30}"
-             r"\b(?:ico|fca|regulator|financial conduct authority)\b",
-             r"\bindependent adjudicator\b"), "regulator"),
+        (
+            _rx(
+                r"\btrading standards\b",
+                r"\b(?:ofcom|ofgem|ofwat|ofsted|ofqual|cqc)\b",
+                r"\binformation commissioner\b",
+                r"\b(?:report|reported|reporting)\b[^.]{0,30}"
+                r"\b(?:ico|fca|regulator|financial conduct authority)\b",
+                r"\bindependent adjudicator\b",
+            ),
+            "regulator",
+        ),
     ],
     "on_behalf": [
-        (_rx(r"\bon (?:the )?behalf of\b", r"\bon (?:his|her|their|my \w+'s) behalf\b"),
-         "on behalf of"),
-        (_rx(rf"\b(?:writing|emailing|e-mailing|contacting|messaging|enquiring|asking|"
-             rf"writing to you|getting in touch)\s+(?:for|about|regarding)\s+my\s+"
-             rf"(?:\w+\s+)?{_RELATIVE}\b",
-             r"\b(?:has |have )?asked me to (?:write|email|contact|get in touch|ring|call)\b"),
-         "writing for someone"),
-        (_rx(r"\b(?:lasting )?power of attorney\b", r"\bI represent\b", r"\badvocate for\b",
-             r"\b(?:I am|I'm|as) (?:his|her|their|the|my \w+'s) (?:carer|advocate|"
-             r"representative|support worker|guardian|attorney|social worker|key ?worker)\b",
-             r"\bmy (?:client|constituent)s?\b"), "representative"),
+        (
+            _rx(r"\bon (?:the )?behalf of\b", r"\bon (?:his|her|their|my \w+'s) behalf\b"),
+            "on behalf of",
+        ),
+        (
+            _rx(
+                rf"\b(?:writing|emailing|e-mailing|contacting|messaging|enquiring|asking|"
+                rf"writing to you|getting in touch)\s+(?:for|about|regarding)\s+my\s+"
+                rf"(?:\w+\s+)?{_RELATIVE}\b",
+                r"\b(?:has |have )?asked me to (?:write|email|contact|get in touch|ring|call)\b",
+            ),
+            "writing for someone",
+        ),
+        (
+            _rx(
+                r"\b(?:lasting )?power of attorney\b",
+                r"\bI represent\b",
+                r"\badvocate for\b",
+                r"\b(?:I am|I'm|as) (?:his|her|their|the|my \w+'s) (?:carer|advocate|"
+                r"representative|support worker|guardian|attorney|social worker|key ?worker)\b",
+                r"\bmy (?:client|constituent)s?\b",
+            ),
+            "representative",
+        ),
     ],
     "appeal": [
-        (_rx(r"\bappeal(?:s|ed|ing)? (?:against|the|this|my)\b", r"\bwish to appeal\b",
-             r"\b(?:an|my|to) appeal\b", r"\bappeal\b(?= *[.,])"), "appeal"),
-        (_rx(r"\b(?:not|un)(?:happy|satisfied) with (?:the|your|how my)\s+(?:\w+\s+)?"
-             r"(?:response|outcome|decision|reply|resolution|answer|investigation|handling|"
-             r"complaint|result)\b",
-             r"\bdissatisfied with (?:the|your) (?:\w+\s+)?(?:response|outcome|decision|reply)\b",
-             r"\b(?:disagree|don't agree|do not agree) with (?:the|your) (?:decision|outcome|"
-             r"findings|conclusion|response)\b",
-             r"\b(?:don't|do not|cannot|can't) accept (?:the|your|this) (?:decision|outcome|"
-             r"response|findings|offer)\b", r"\bI don't accept it\b",
-             r"\bresolution offered is not acceptable\b"), "disputes an outcome"),
-        (_rx(r"\bescalat(?:e|ed|ing|ion)\b", r"\b(?:stage|level) (?:2|two|3|three)\b",
-             r"\bnext stage\b", r"\bindependent review\b",
-             r"\b(?:taken|take (?:this|it|the matter)) further\b",
-             r"\b(?:review|reconsider|reopen|re-open)(?:ed)?\s+(?:of\s+)?(?:the|my|this|your)\s+"
-             r"(?:decision|complaint|case|outcome)\b",
-             r"\b(?:it|this) (?:reviewed|reconsidered|reopened)\b"), "asks for escalation"),
+        (
+            _rx(
+                r"\bappeal(?:s|ed|ing)? (?:against|the|this|my)\b",
+                r"\bwish to appeal\b",
+                r"\b(?:an|my|to) appeal\b",
+                r"\bappeal\b(?= *[.,])",
+            ),
+            "appeal",
+        ),
+        (
+            _rx(
+                r"\b(?:not|un)(?:happy|satisfied) with (?:the|your|how my)\s+(?:\w+\s+)?"
+                r"(?:response|outcome|decision|reply|resolution|answer|investigation|handling|"
+                r"complaint|result)\b",
+                r"\bdissatisfied with (?:the|your) (?:\w+\s+)?"
+                r"(?:response|outcome|decision|reply)\b",
+                r"\b(?:disagree|don't agree|do not agree) with (?:the|your) (?:decision|outcome|"
+                r"findings|conclusion|response)\b",
+                r"\b(?:don't|do not|cannot|can't) accept (?:the|your|this) (?:decision|outcome|"
+                r"response|findings|offer)\b",
+                r"\bI don't accept it\b",
+                r"\bresolution offered is not acceptable\b",
+            ),
+            "disputes an outcome",
+        ),
+        (
+            _rx(
+                r"\bescalat(?:e|ed|ing|ion)\b",
+                r"\b(?:stage|level) (?:2|two|3|three)\b",
+                r"\bnext stage\b",
+                r"\bindependent review\b",
+                r"\b(?:taken|take (?:this|it|the matter)) further\b",
+                r"\b(?:review|reconsider|reopen|re-open)(?:ed)?\s+(?:of\s+)?(?:the|my|this|your)\s+"
+                r"(?:decision|complaint|case|outcome)\b",
+                r"\b(?:it|this) (?:reviewed|reconsidered|reopened)\b",
+            ),
+            "asks for escalation",
+        ),
     ],
     "urgent": [
-        (_rx(r"\burgent(?:ly)?\b", r"\bASAP\b", r"\bemergency\b", r"\btime[- ]sensitive\b",
-             r"\bimmediately\b", r"\bright now\b"), "urgent"),
-        (_rx(r"\b(?:no|without)\s+(?:any\s+)?(?:heating|heat|hot water|water|power|"
-             r"electricity|gas|phones?)\b",
-             r"\bgas leak\b", r"\bsmell(?:s|ing)? (?:of )?gas\b", r"\bburst (?:pipe|main)\b",
-             r"\bsewage\b", r"\bflood(?:ed|ing)\b",
-             r"\bwater (?:is )?(?:pouring|coming|leaking) (?:in|through)\b"), "essential service"),
-        (_rx(r"\b(?:system|server|service|network|website|site|payroll|email|phones?|"
-             r"internet|payment system)s? (?:is |are |has been |have been |went |was )?"
-             r"(?:completely |totally )?(?:down|offline|unavailable|dead)\b",
-             r"\boutage\b",
-             r"\b(?:whole|entire) (?:team|office|department|building|staff|site|school|"
-             r"company|floor|street|estate)\b",
-             r"\b(?:everyone|all staff|all users|hundreds of \w+|thousands of \w+)\b"
-             r"[^.]{0,30}\b(?:affected|unable|can't|cannot|locked out)\b",
-             r"\baffecting (?:everyone|all|the whole)\b"), "service-affecting"),
-        (_rx(r"\b(?:dangerous|unsafe|not safe|risk to life|safeguarding|oxygen|insulin)\b",
-             r"\bsomeone (?:is going to|will) get hurt\b",
-             r"\b(?:without|run out of|no) (?:my |his |her |their )?medication\b"),
-         "safety or vulnerability"),
-        (_rx(r"\b(?:deadline|exam|payroll|flight|surgery|operation|court date|hearing)\b"
-             r"[^.]{0,50}\b(?:today|tonight|tomorrow|this (?:morning|afternoon|evening)|"
-             r"in (?:an|one|two|2) hours?|by \d)"), "deadline"),
+        (
+            _rx(
+                r"\burgent(?:ly)?\b",
+                r"\bASAP\b",
+                r"\bemergency\b",
+                r"\btime[- ]sensitive\b",
+                r"\bimmediately\b",
+                r"\bright now\b",
+            ),
+            "urgent",
+        ),
+        (
+            _rx(
+                r"\b(?:no|without)\s+(?:any\s+)?(?:heating|heat|hot water|water|power|"
+                r"electricity|gas|phones?)\b",
+                r"\bgas leak\b",
+                r"\bsmell(?:s|ing)? (?:of )?gas\b",
+                r"\bburst (?:pipe|main)\b",
+                r"\bsewage\b",
+                r"\bflood(?:ed|ing)\b",
+                r"\bwater (?:is )?(?:pouring|coming|leaking) (?:in|through)\b",
+            ),
+            "essential service",
+        ),
+        (
+            _rx(
+                r"\b(?:system|server|service|network|website|site|payroll|email|phones?|"
+                r"internet|payment system)s? (?:is |are |has been |have been |went |was )?"
+                r"(?:completely |totally )?(?:down|offline|unavailable|dead)\b",
+                r"\boutage\b",
+                r"\b(?:whole|entire) (?:team|office|department|building|staff|site|school|"
+                r"company|floor|street|estate)\b",
+                r"\b(?:everyone|all staff|all users|hundreds of \w+|thousands of \w+)\b"
+                r"[^.]{0,30}\b(?:affected|unable|can't|cannot|locked out)\b",
+                r"\baffecting (?:everyone|all|the whole)\b",
+            ),
+            "service-affecting",
+        ),
+        (
+            _rx(
+                r"\b(?:dangerous|unsafe|not safe|risk to life|safeguarding|oxygen|insulin)\b",
+                r"\bsomeone (?:is going to|will) get hurt\b",
+                r"\b(?:without|run out of|no) (?:my |his |her |their )?medication\b",
+            ),
+            "safety or vulnerability",
+        ),
+        (
+            _rx(
+                r"\b(?:deadline|exam|payroll|flight|surgery|operation|court date|hearing)\b"
+                r"[^.]{0,50}\b(?:today|tonight|tomorrow|this (?:morning|afternoon|evening)|"
+                r"in (?:an|one|two|2) hours?|by \d)"
+            ),
+            "deadline",
+        ),
     ],
 }
 
 # First names that are also everyday words: these need a surname or a title to count.
 _WORDLIKE_NAMES = frozenset(
-    "will mark bill grace may june april rose joy hope faith chance sky summer pat sue art rob "
-    "ray dawn amber ruby jean frank jack drew cliff guy gene carol don sandy rich miles penny "
-    "holly iris lily heather daisy august jade crystal robin sage bob dean gill jay kay val "
-    "norman earl rod lance chase hunter ivy autumn river storm an".split()
+    [
+        "will",
+        "mark",
+        "bill",
+        "grace",
+        "may",
+        "june",
+        "april",
+        "rose",
+        "joy",
+        "hope",
+        "faith",
+        "chance",
+        "sky",
+        "summer",
+        "pat",
+        "sue",
+        "art",
+        "rob",
+        "ray",
+        "dawn",
+        "amber",
+        "ruby",
+        "jean",
+        "frank",
+        "jack",
+        "drew",
+        "cliff",
+        "guy",
+        "gene",
+        "carol",
+        "don",
+        "sandy",
+        "rich",
+        "miles",
+        "penny",
+        "holly",
+        "iris",
+        "lily",
+        "heather",
+        "daisy",
+        "august",
+        "jade",
+        "crystal",
+        "robin",
+        "sage",
+        "bob",
+        "dean",
+        "gill",
+        "jay",
+        "kay",
+        "val",
+        "norman",
+        "earl",
+        "rod",
+        "lance",
+        "chase",
+        "hunter",
+        "ivy",
+        "autumn",
+        "river",
+        "storm",
+        "an",
+    ]
 )
 
 
@@ -116,7 +261,10 @@ class StaffMember:
     department: str = ""
 
 
-def _staff_patterns(staff: Sequence[StaffMember], first_names: bool) -> list[tuple[re.Pattern[str], str]]:
+Patterns = list[tuple[re.Pattern[str], str]]
+
+
+def _staff_patterns(staff: Sequence[StaffMember], first_names: bool) -> Patterns:
     """Full name (any case), title + surname, email, and a unique capitalised first name."""
     out: list[tuple[re.Pattern[str], str]] = []
     firsts: dict[str, int] = {}
@@ -136,8 +284,13 @@ def _staff_patterns(staff: Sequence[StaffMember], first_names: bool) -> list[tup
         if member.email:
             out.append((re.compile(re.escape(member.email), re.IGNORECASE), why))
         first = parts[0]
-        if (first_names and len(parts) > 1 and firsts[first.lower()] == 1
-                and first.lower() not in _WORDLIKE_NAMES and len(first) > 2):
+        if (
+            first_names
+            and len(parts) > 1
+            and firsts[first.lower()] == 1
+            and first.lower() not in _WORDLIKE_NAMES
+            and len(first) > 2
+        ):
             out.append((re.compile(rf"\b{re.escape(first)}\b"), why))
     return out
 
@@ -174,7 +327,9 @@ class FlagFinder:
                     continue
                 taken.append((m.start(), m.end()))
                 start, end = (m.start(), m.end()) if offsets else (-1, -1)
-                found.append(Evidence(m.group(0), start, end, why if offsets else f"{why} (subject)"))
+                found.append(
+                    Evidence(m.group(0), start, end, why if offsets else f"{why} (subject)")
+                )
         found.sort(key=lambda e: e.start)
         return found
 

@@ -58,7 +58,11 @@ def multiclass_report(
         fn = sum(g == label and p != label for g, p in zip(gold, pred, strict=True))
         p_ = tp / (tp + fp) if tp + fp else 0.0
         r_ = tp / (tp + fn) if tp + fn else 0.0
-        per[label] = {"precision": round(p_, 4), "recall": round(r_, 4), "f1": round(_f1(p_, r_), 4)}
+        per[label] = {
+            "precision": round(p_, 4),
+            "recall": round(r_, 4),
+            "f1": round(_f1(p_, r_), 4),
+        }
     matrix = {g: {p: 0 for p in labels} for g in labels}
     for g, p in zip(gold, pred, strict=True):
         matrix[g][p] += 1

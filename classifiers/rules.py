@@ -143,7 +143,9 @@ class RulesClassifier:
         return [self.classify(item) for item in items]
 
 
-def decide(probs: dict[str, float], complaint_threshold: float, compliment_threshold: float) -> Label:
+def decide(
+    probs: dict[str, float], complaint_threshold: float, compliment_threshold: float
+) -> Label:
     """Complaint first (missing one costs most), then compliment, else enquiry."""
     if probs["complaint"] >= complaint_threshold:
         return "complaint"

@@ -18,20 +18,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import spacy
 import srsly
-from spacy.language import Language
-from spacy.tokens import Doc
-from spacy.training import Example
-from spacy.util import compounding, fix_random_seed, minibatch
-
 from mailbot.classifiers.base import LABELS
 from mailbot.classifiers.corpus import CORPUS, LabelledText, read_corpus, read_feedback
 from mailbot.classifiers.metrics import multiclass_report
 from mailbot.classifiers.spacy_pipeline import components
 from mailbot.classifiers.spacy_pipeline.classifier import CALIBRATION_FILE, calibrate, model_input
+from spacy.language import Language
+from spacy.pipeline import TextCategorizer
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import compounding, fix_random_seed, minibatch
 
 MODEL_VERSION = "1.0"
 
@@ -130,11 +130,14 @@ def _examples(nlp: Language, rows: Sequence[LabelledText]) -> list[Example]:
     ]
 
 
+def _textcat(nlp: Language) -> TextCategorizer:
+    return cast(TextCategorizer, nlp.get_pipe("textcat"))
+
+
 def _predict(nlp: Language, examples: Sequence[Example]) -> list[dict[str, float]]:
-    textcat = nlp.get_pipe("textcat")
+    textcat = _textcat(nlp)
     docs = [eg.predicted for eg in examples]
-    scores = textcat.predict(docs)  # type: ignore[attr-defined]
-    textcat.set_annotations(docs, scores)  # type: ignore[attr-defined]
+    textcat.set_annotations(docs, textcat.predict(docs))
     return [dict(d.cats) for d in docs]
 
 
@@ -203,12 +206,14 @@ def train(
         rng.shuffle(order)
         losses: dict[str, float] = {}
         for batch in minibatch(order, size=compounding(4.0, 32.0, 1.001)):
-            nlp.update(batch, sgd=optimizer, losses=losses, exclude=["mailbot_norm", "mailbot_cues"])
+            nlp.update(
+                batch, sgd=optimizer, losses=losses, exclude=["mailbot_norm", "mailbot_cues"]
+            )
         with nlp.use_params(optimizer.averages):
             dev_pred = [_argmax(c) for c in _predict(nlp, dev_ex)]
-            score = float(multiclass_report(dev_gold, dev_pred, LABELS)["macro_f1"])  # type: ignore[arg-type]
+            score = float(multiclass_report(dev_gold, dev_pred, LABELS)["macro_f1"])
             if score > best[0]:
-                best = (score, epoch, nlp.get_pipe("textcat").to_bytes())
+                best = (score, epoch, _textcat(nlp).to_bytes())
                 stale = 0
             else:
                 stale += 1
@@ -217,14 +222,15 @@ def train(
         echo(line)
         if stale >= config.patience:
             break
-    nlp.get_pipe("textcat").from_bytes(best[2])
+    _textcat(nlp).from_bytes(best[2])
 
     dev_cats = _predict(nlp, dev_ex)
     temperature = fit_temperature(dev_cats, dev_gold)
     dev_report = multiclass_report(dev_gold, [_argmax(c) for c in dev_cats], LABELS)
     test_cats = _predict(nlp, test_ex)
-    test_report = multiclass_report([r.label for r in test_rows],
-                                    [_argmax(c) for c in test_cats], LABELS)
+    test_report = multiclass_report(
+        [r.label for r in test_rows], [_argmax(c) for c in test_cats], LABELS
+    )
 
     nlp.meta["name"] = "mailbot_complaints"
     nlp.meta["version"] = MODEL_VERSION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,12 +15,16 @@ from mailbot.localmail import Dovecot, SmtpServer
 from mailbot.worker import Worker
 
 
-def mailbot_config(
+def config_data(
     dovecot: Dovecot, smtp: SmtpServer, database_url: str, **sections: dict[str, object]
-) -> Config:
-    """A Config for the test servers: mailboxes customerservices and info over STARTTLS."""
+) -> dict[str, object]:
+    """Config for the test servers: mailboxes customerservices and info over STARTTLS.
+
+    A section given replaces the default one, except `mailbox`, whose keys are merged into
+    every mailbox.
+    """
     mailbox_overrides = sections.pop("mailbox", {})
-    data: dict[str, object] = {
+    return {
         "organisation": {"name": "Test Council"},
         "database": {"url": database_url},
         "smtp": {"host": smtp.host, "port": smtp.port, "tls": "none", "timeout": 5},
@@ -42,7 +47,26 @@ def mailbot_config(
         "classifier": {"kind": "rules"},
         **sections,
     }
-    return parse_config(data)
+
+
+def to_toml(data: dict[str, object]) -> str:
+    """Enough TOML for config_data(): tables of scalars, and the [[mailbox]] list."""
+    lines: list[str] = []
+    for name, section in data.items():
+        tables = section if isinstance(section, list) else [section]
+        for table in tables:
+            assert isinstance(table, dict)
+            lines.append(f"[[{name}]]" if isinstance(section, list) else f"[{name}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
 class MailEnv:
@@ -53,7 +77,14 @@ class MailEnv:
         self._workers: list[Worker] = []
 
     def config(self, **sections: dict[str, object]) -> Config:
-        return mailbot_config(self.dovecot, self.smtp, self.database_url, **sections)
+        return parse_config(self.config_data(**sections))
+
+    def config_data(self, **sections: dict[str, object]) -> dict[str, object]:
+        return config_data(self.dovecot, self.smtp, self.database_url, **sections)
+
+    def toml(self, **sections: dict[str, object]) -> str:
+        """The same config as TOML, for commands and worker subprocesses."""
+        return to_toml(self.config_data(**sections))
 
     def worker(
         self, config: Config | None = None, now: Callable[[], datetime] | None = None

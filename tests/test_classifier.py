@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from mailbot.classifiers import (
     SHIPPED_MODEL,
     ClassifierLoadError,
@@ -21,10 +20,11 @@ from mailbot.classifiers.base import Classification, Classifier, Inbound
 from mailbot.classifiers.corpus import read_corpus
 from mailbot.classifiers.data.generate import DEMO_STAFF
 from mailbot.classifiers.metrics import binary_report
+
 from mailbot.cli.classify import classify
 
 SETTINGS = ClassifierSettings(
-    staff=tuple(StaffEntry(name=n) for n in DEMO_STAFF) + (StaffEntry(name="Will Turner"),),
+    staff=(*(StaffEntry(name=n) for n in DEMO_STAFF), StaffEntry(name="Will Turner")),
     vip_senders=("dean@uni.example.ac.uk", "council.example.gov.uk"),
     urgent_keywords=("Supportworks",),
 )
@@ -220,7 +220,9 @@ def test_rules_baseline_finds_the_obvious(rules: Classifier) -> None:
     assert rules.name.startswith("rules")
 
 
-def test_shipped_model_beats_rules_on_the_held_out_split(clf: Classifier, rules: Classifier) -> None:
+def test_shipped_model_beats_rules_on_the_held_out_split(
+    clf: Classifier, rules: Classifier
+) -> None:
     rows = [r for r in read_corpus() if r.split == "test"]
     gold = [r.label == "complaint" for r in rows]
 
@@ -250,8 +252,14 @@ def test_shipped_model_loads_offline(tmp_path: Path) -> None:
         "print(c.classify(Inbound('My parcel never arrived.')).label)\n"
     )
     env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "complaint"
 
 
@@ -334,16 +342,19 @@ def test_training_is_reproducible_and_reads_feedback(tmp_path: Path) -> None:
     _tiny_corpus(corpus)
     feedback = tmp_path / "triage.jsonl"
     feedback.write_text(
-        json.dumps({"text": "the bins were missed again", "label": "complaint",
-                    "source": "triage"}) + "\n"
-        + json.dumps({"text": "is the tip open today", "label": "not_complaint"}) + "\n",
+        json.dumps({"text": "the bins were missed again", "label": "complaint", "source": "triage"})
+        + "\n"
+        + json.dumps({"text": "is the tip open today", "label": "not_complaint"})
+        + "\n",
         encoding="utf-8",
     )
     config = TrainConfig(max_epochs=3, length=1024)
     first = train(tmp_path / "a", feedback=[feedback], corpus=corpus, config=config)
-    second = train(tmp_path / "b", feedback=[feedback], corpus=corpus, config=config)
+    train(tmp_path / "b", feedback=[feedback], corpus=corpus, config=config)
     assert first.n_feedback == 2
-    assert (tmp_path / "a/textcat/model").read_bytes() == (tmp_path / "b/textcat/model").read_bytes()
+    assert (tmp_path / "a/textcat/model").read_bytes() == (
+        tmp_path / "b/textcat/model"
+    ).read_bytes()
     trained = load_classifier(ClassifierSettings(model_path=tmp_path / "a"))
     assert trained.classify(Inbound("still no refund, nobody replies")).label == "complaint"
 
@@ -353,5 +364,5 @@ def test_feedback_rejects_unknown_labels(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "x", "label": "angry"}) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.jsonl:1"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1"):
         read_feedback(bad)

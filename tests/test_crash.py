@@ -31,7 +31,6 @@ from pathlib import Path
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 from support import MailEnv, make_email
-from test_held import config_toml
 
 from mailbot.db.engine import Database
 from mailbot.db.models import Case, Message, MessageState, Outbox
@@ -115,7 +114,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     seed = int(os.environ.get("MAILBOT_CRASH_SEED") or random.SystemRandom().randrange(10**6))
     rng = random.Random(seed)
     config_file = tmp_path / "mailbot.toml"
-    config_file.write_text(config_toml(mail_env, batch_size=7))
+    config_file.write_text(mail_env.toml(worker={"retry_base_seconds": 1, "batch_size": 7}))
     log = tmp_path / "worker.log"
     burst = _burst(rng)
     started = time.monotonic()

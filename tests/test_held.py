@@ -23,41 +23,6 @@ from mailbot.db.models import Case, Message, MessageState
 POISON = "poison pill"
 
 
-def config_toml(env: MailEnv, **worker: object) -> str:
-    """The TOML equivalent of `env.config()`, for commands and subprocesses."""
-    boxes = "".join(
-        f"""
-[[mailbox]]
-name = "{name}"
-address = "{name}@example.org"
-host = "{env.dovecot.host}"
-port = {env.dovecot.imap_port}
-tls = "starttls"
-ca_file = "{env.dovecot.cert_path}"
-username = "{name}"
-password = "{env.dovecot.password}"
-poll_interval = 1.0
-"""
-        for name in ("customerservices", "info")
-    )
-    worker_keys = "".join(f"{k} = {v!r}\n" for k, v in {"retry_base_seconds": 1, **worker}.items())
-    return f"""
-[organisation]
-name = "Test Council"
-[database]
-url = "{env.database_url}"
-[classifier]
-kind = "rules"
-[worker]
-{worker_keys}
-[smtp]
-host = "{env.smtp.host}"
-port = {env.smtp.port}
-tls = "none"
-timeout = 5
-{boxes}"""
-
-
 def _flags(env: MailEnv, box: str = "customerservices") -> dict[int, set[bytes]]:
     with env.dovecot.connect(box) as client:
         client.select_folder("INBOX", readonly=True)
@@ -111,7 +76,7 @@ def test_a_message_that_fails_is_held_shown_and_can_be_reprocessed(
 
     # `mailbot held` lists it, for people and for scripts.
     config_file = tmp_path / "mailbot.toml"
-    config_file.write_text(config_toml(mail_env))
+    config_file.write_text(mail_env.toml())
     runner = CliRunner()
     listed = runner.invoke(held, ["--json"], obj=AppContext(config_path=str(config_file)))
     assert listed.exit_code == 0, listed.output
@@ -149,7 +114,7 @@ def test_reprocess_refuses_unknown_and_unheld_ids_in_one_line(
     worker = mail_env.worker()
     worker.run_once()
     config_file = tmp_path / "mailbot.toml"
-    config_file.write_text(config_toml(mail_env))
+    config_file.write_text(mail_env.toml())
     runner = CliRunner()
     app = AppContext(config_path=str(config_file))
 

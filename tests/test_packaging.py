@@ -54,5 +54,8 @@ def test_the_wheel_installs_everything_under_mailbot(tmp_path):
         "mailbot/db/migrations/versions/0001_initial_schema.py",
         "mailbot/db/migrations/script.py.mako",
         "mailbot/localmail/samples/01-missed-collection.eml",
+        "mailbot/classifiers/model/meta.json",
+        "mailbot/classifiers/data/emails.jsonl",
+        "mailbot/web/templates/base.html",
     ):
         assert expected in names

@@ -34,7 +34,7 @@ def _cases(worker) -> list[Case]:  # type: ignore[no-untyped-def]
 
 def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(mail_env: MailEnv):
     mail_env.send(make_email(message_id="order-1"))
-    worker = mail_env.worker()
+    worker = mail_env.worker(mail_env.config(classifier={}))  # the shipped spaCy model
 
     result = worker.run_once()
 
@@ -44,6 +44,8 @@ def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(mail_env
     assert case.reference.endswith("-00001")
     assert (case.customer_address, case.mailbox) == ("customer@example.org", "customerservices")
     assert case.category == "General - Customer Feedback"
+    assert (case.label, case.classifier.split("-")[0]) == ("complaint", "spacy")
+    assert case.reasons, "the classifier says why"
     assert case.acknowledged_at is not None and case.due_at is not None
     # The acknowledgement really arrived: read it back from the customer's mailbox over IMAP.
     [raw] = mail_env.dovecot.messages("customer")
@@ -191,7 +193,7 @@ def test_killed_between_commit_and_send_sends_exactly_one_acknowledgement(
     mail_env: MailEnv, tmp_path
 ):
     config_file = tmp_path / "mailbot.toml"
-    config_file.write_text(_toml(mail_env))
+    config_file.write_text(mail_env.toml())
     mail_env.send(make_email())
     # A real worker process: store and process the mail (committed), then die by SIGKILL
     # before the outbox is delivered.
@@ -240,33 +242,6 @@ def test_idle_picks_up_new_mail_without_waiting_for_the_poll(mail_env: MailEnv):
         worker.stop()
         runner.join(timeout=30)
     assert not runner.is_alive()
-
-
-def _toml(env: MailEnv) -> str:
-    boxes = "".join(
-        f"""
-[[mailbox]]
-name = "{name}"
-address = "{name}@example.org"
-host = "{env.dovecot.host}"
-port = {env.dovecot.imap_port}
-tls = "starttls"
-ca_file = "{env.dovecot.cert_path}"
-username = "{name}"
-password = "{env.dovecot.password}"
-"""
-        for name in ("customerservices", "info")
-    )
-    return f"""
-[database]
-url = "{env.database_url}"
-[classifier]
-kind = "rules"
-[smtp]
-host = "{env.smtp.host}"
-port = {env.smtp.port}
-tls = "none"
-{boxes}"""
 
 
 def test_the_sla_clock_starts_when_the_server_received_the_mail_not_at_the_date_header(

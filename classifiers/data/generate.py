@@ -29,7 +29,7 @@ from pathlib import Path
 try:  # run as a module (python -m mailbot.classifiers.data.generate) or as a script
     from mailbot.classifiers.data.chatter import chatter
 except ImportError:  # pragma: no cover
-    from chatter import chatter  # type: ignore[no-redef]
+    from chatter import chatter  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "emails.jsonl"
@@ -128,39 +128,92 @@ SECTOR_CONTEXT: dict[str, tuple[str, ...]] = {
 }
 
 GREETINGS = (
-    "Hi,", "Hello,", "Dear Sir or Madam,", "Dear team,", "Good morning,", "Hi there,",
-    "To whom it may concern,", "Dear Customer Services,", "Good afternoon,", "", "", "Hiya,",
+    "Hi,",
+    "Hello,",
+    "Dear Sir or Madam,",
+    "Dear team,",
+    "Good morning,",
+    "Hi there,",
+    "To whom it may concern,",
+    "Dear Customer Services,",
+    "Good afternoon,",
+    "",
+    "",
+    "Hiya,",
 )
 CLOSINGS: dict[str, tuple[str, ...]] = {
     # Shared closings carry no label signal; a few label-typical ones are realistic.
     "shared": (
-        "Thanks.", "Many thanks.", "Thank you.", "Kind regards.", "", "", "",
-        "Please let me know if you need anything else from me.", "Thanks in advance.",
+        "Thanks.",
+        "Many thanks.",
+        "Thank you.",
+        "Kind regards.",
+        "",
+        "",
+        "",
+        "Please let me know if you need anything else from me.",
+        "Thanks in advance.",
         "I look forward to hearing from you.",
     ),
     "complaint": (
-        "Please can you look into this.", "I'd like this resolved as soon as possible.",
-        "Please let me know what you are going to do about it.", "I expect a reply this week.",
-        "I would like an explanation.", "I hope you can put this right.",
+        "Please can you look into this.",
+        "I'd like this resolved as soon as possible.",
+        "Please let me know what you are going to do about it.",
+        "I expect a reply this week.",
+        "I would like an explanation.",
+        "I hope you can put this right.",
     ),
     "compliment": ("Thanks again.", "Keep up the good work.", "Please pass this on."),
     "enquiry": (
-        "Could you let me know?", "Any help would be appreciated.",
-        "Let me know if you need more details.", "Thanks for your help.",
+        "Could you let me know?",
+        "Any help would be appreciated.",
+        "Let me know if you need more details.",
+        "Thanks for your help.",
     ),
 }
 SIGN_OFFS = (
-    "Kind regards,", "Regards,", "Best wishes,", "Thanks,", "Cheers,", "Best,", "Many thanks,",
-    "Yours faithfully,", "Yours sincerely,", "",
+    "Kind regards,",
+    "Regards,",
+    "Best wishes,",
+    "Thanks,",
+    "Cheers,",
+    "Best,",
+    "Many thanks,",
+    "Yours faithfully,",
+    "Yours sincerely,",
+    "",
 )
 CUSTOMER_NAMES = (
-    "Margaret", "Dave Wilson", "J. Smith", "Anita", "Chris", "Mrs P. Evans", "Liam", "Sophie",
-    "Rajesh Patel", "Bethany", "Mr K. Osei", "Fiona Grant", "Hamza", "Pat", "Ellie", "Bob",
+    "Margaret",
+    "Dave Wilson",
+    "J. Smith",
+    "Anita",
+    "Chris",
+    "Mrs P. Evans",
+    "Liam",
+    "Sophie",
+    "Rajesh Patel",
+    "Bethany",
+    "Mr K. Osei",
+    "Fiona Grant",
+    "Hamza",
+    "Pat",
+    "Ellie",
+    "Bob",
 )
 SUBJECTS: dict[str, tuple[str, ...]] = {
     "shared": (
-        "", "", "Query", "Re: your email", "Account {ref}", "Order {ref}", "Question",
-        "Re: {ref}", "Fwd: {ref}", "My account", "Help please",
+        "",
+        "",
+        "Query",
+        "Re: your email",
+        "Account {ref}",
+        "Order {ref}",
+        "Question",
+        "Re: {ref}",
+        "Fwd: {ref}",
+        "My account",
+        "Help please",
     ),
     "complaint": ("Still waiting", "Not happy", "Problem with my order", "Again"),
     "compliment": ("Thank you", "Thanks!", "Feedback"),
@@ -323,13 +376,25 @@ def build() -> list[Example]:
     examples: list[Example] = []
     for line in pools:
         examples.append(
-            Example(fill(line.text, rng), line.label, line.split, f"pool:{line.group}",
-                    line.sector, flags=list(line.flags))
+            Example(
+                fill(line.text, rng),
+                line.label,
+                line.split,
+                f"pool:{line.group}",
+                line.sector,
+                flags=list(line.flags),
+            )
         )
         if rng.random() < 0.35:
             examples.append(
-                Example(casual(fill(line.text, rng), rng), line.label, line.split,
-                        f"casual:{line.group}", line.sector, flags=list(line.flags))
+                Example(
+                    casual(fill(line.text, rng), rng),
+                    line.label,
+                    line.split,
+                    f"casual:{line.group}",
+                    line.sector,
+                    flags=list(line.flags),
+                )
             )
     examples.extend(read_handwritten())
     seen = {e.text for e in examples}
@@ -369,9 +434,16 @@ def main() -> None:
     examples = build()
     with OUT.open("w", encoding="utf-8") as fh:
         for i, ex in enumerate(examples):
-            record = {"id": f"e{i:05d}", "text": ex.text, "subject": ex.subject,
-                      "label": ex.label, "flags": ex.flags, "split": ex.split,
-                      "source": ex.source, "sector": ex.sector}
+            record = {
+                "id": f"e{i:05d}",
+                "text": ex.text,
+                "subject": ex.subject,
+                "label": ex.label,
+                "flags": ex.flags,
+                "split": ex.split,
+                "source": ex.source,
+                "sector": ex.sector,
+            }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     counts: dict[tuple[str, str], int] = {}
     for ex in examples:

@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import spacy
 import srsly
-from spacy.language import Language
-from spacy.tokens import Doc
-
 from mailbot.classifiers.base import LABELS, Classification, Evidence, Inbound, Label
 from mailbot.classifiers.corpus import clean_subject
 from mailbot.classifiers.evidence import CueHit, reasons_for
@@ -19,6 +16,8 @@ from mailbot.classifiers.flags import FlagFinder
 from mailbot.classifiers.rules import decide
 from mailbot.classifiers.spacy_pipeline import components
 from mailbot.classifiers.spacy_pipeline.components import CUE_KEY
+from spacy.language import Language
+from spacy.tokens import Doc
 
 if TYPE_CHECKING:
     from mailbot.classifiers import ClassifierSettings
@@ -91,7 +90,8 @@ class SpacyClassifier:
 
             logging.getLogger(__name__).warning(
                 "model %s was trained with other cue patterns; retrain with "
-                "`mailbot classify train` for its cue features to mean what they say", path
+                "`mailbot classify train` for its cue features to mean what they say",
+                path,
             )
         return cls(
             nlp,

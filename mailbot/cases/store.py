@@ -25,6 +25,8 @@ def allocate_reference(session: Session, prefix: str, year: int) -> str:
         .where(ReferenceCounter.prefix == prefix, ReferenceCounter.year == year)
         .values(last_value=ReferenceCounter.last_value + 1)
         .returning(ReferenceCounter.last_value)
+        # No counter object lives in the session: skip the ORM's bookkeeping.
+        .execution_options(synchronize_session=False)
     )
     value = session.execute(bump).scalar()
     if value is None:

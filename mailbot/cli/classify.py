@@ -34,7 +34,9 @@ def _settings(obj: Any) -> ClassifierSettings:
     return settings if isinstance(settings, ClassifierSettings) else ClassifierSettings()
 
 
-def _with_overrides(settings: ClassifierSettings, kind: str | None, model: Path | None) -> ClassifierSettings:
+def _with_overrides(
+    settings: ClassifierSettings, kind: str | None, model: Path | None
+) -> ClassifierSettings:
     changes: dict[str, Any] = {}
     if kind:
         changes["kind"] = kind
@@ -82,8 +84,13 @@ def classify() -> None:
 @click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
 @click.pass_obj
 def classify_text(
-    obj: Any, words: tuple[str, ...], as_json: bool, subject: str, sender: str,
-    kind: str | None, model: Path | None,
+    obj: Any,
+    words: tuple[str, ...],
+    as_json: bool,
+    subject: str,
+    sender: str,
+    kind: str | None,
+    model: Path | None,
 ) -> None:
     """Classify TEXT ("-" reads standard input)."""
     text = sys.stdin.read() if words == ("-",) else " ".join(words)
@@ -120,17 +127,28 @@ def format_classification(result: Classification) -> str:
 
 
 @classify.command("eval")
-@click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False,
-                                                                 exists=True))
+@click.argument(
+    "csv_file", metavar="FILE.csv", type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--domain-column", default="domain", show_default=True,
-              help="Column naming each row's domain; rows whose domain starts with 'random_' "
-                   "are left out of the customer-service figures.")
+@click.option(
+    "--domain-column",
+    default="domain",
+    show_default=True,
+    help="Column naming each row's domain; rows whose domain starts with 'random_' "
+    "are left out of the customer-service figures.",
+)
 @click.option("--kind", type=click.Choice(["spacy", "rules"]), help="Override the classifier.")
 @click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
 @click.pass_obj
-def classify_eval(obj: Any, csv_file: Path, as_json: bool, domain_column: str,
-                  kind: str | None, model: Path | None) -> None:
+def classify_eval(
+    obj: Any,
+    csv_file: Path,
+    as_json: bool,
+    domain_column: str,
+    kind: str | None,
+    model: Path | None,
+) -> None:
     """Measure the classifier on FILE.csv (columns text,label; label 1 = complaint).
 
     \b
@@ -159,24 +177,40 @@ def classify_eval(obj: Any, csv_file: Path, as_json: bool, domain_column: str,
     click.echo(format_report("all rows", result.all))
     if result.customer_service is not None:
         click.echo(format_report("customer-service rows", result.customer_service))
-    click.echo(f"speed: {result.texts_per_second:.0f} texts/second ({len(rows)} texts, "
-               f"{result.seconds:.2f} s, model already loaded)")
+    click.echo(
+        f"speed: {result.texts_per_second:.0f} texts/second ({len(rows)} texts, "
+        f"{result.seconds:.2f} s, model already loaded)"
+    )
 
 
 @classify.command("train")
-@click.option("--feedback", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              multiple=True, help="Extra labelled examples (JSONL or CSV), e.g. staff triage "
-              "decisions. Repeatable. The config's classifier.feedback_path is always included.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=SHIPPED_MODEL,
-              show_default="the shipped model", help="Where to write the model.")
-@click.option("--variant", type=click.Choice(["cuebow", "bow", "ensemble"]), default="cuebow",
-              show_default=True, help="Model design (the alternatives compared in "
-              "classifiers/README.md).")
+@click.option(
+    "--feedback",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    multiple=True,
+    help="Extra labelled examples (JSONL or CSV), e.g. staff triage "
+    "decisions. Repeatable. The config's classifier.feedback_path is always included.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=SHIPPED_MODEL,
+    show_default="the shipped model",
+    help="Where to write the model.",
+)
+@click.option(
+    "--variant",
+    type=click.Choice(["cuebow", "bow", "ensemble"]),
+    default="cuebow",
+    show_default=True,
+    help="Model design (the alternatives compared in classifiers/README.md).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
-def classify_train(obj: Any, feedback: tuple[Path, ...], out: Path, variant: str, seed: int,
-                   as_json: bool) -> None:
+def classify_train(
+    obj: Any, feedback: tuple[Path, ...], out: Path, variant: str, seed: int, as_json: bool
+) -> None:
     """Retrain the classifier from the project's corpus plus FEEDBACK files.
 
     \b
@@ -209,9 +243,12 @@ def classify_train(obj: Any, feedback: tuple[Path, ...], out: Path, variant: str
         click.echo(json.dumps(summary, indent=2))
         return
     test = report.test
-    click.echo(f"wrote {report.out} ({report.n_train} training examples, "
-               f"{report.n_feedback} from feedback) in {report.seconds:.0f} s")
-    click.echo(f"held-out test split: macro-F1 {test['macro_f1']:.3f}, "
-               f"accuracy {test['accuracy']:.3f}")
+    click.echo(
+        f"wrote {report.out} ({report.n_train} training examples, "
+        f"{report.n_feedback} from feedback) in {report.seconds:.0f} s"
+    )
+    click.echo(
+        f"held-out test split: macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f}"
+    )
     if out.resolve() != SHIPPED_MODEL.resolve():
-        click.echo(f"use it with  [classifier] model_path = \"{out}\"")
+        click.echo(f'use it with  [classifier] model_path = "{out}"')

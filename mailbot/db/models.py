@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -45,8 +45,11 @@ class MessageState:
     DUPLICATE = "duplicate"  # another copy (other mailbox, re-fetch) was processed already
     AUTOMATIC = "automatic"  # bounce, auto-reply, list mail: recorded, never answered
     HELD = "held"  # could not be processed: kept for a human with the error
+    # Quotes a case, but from a stranger or with signals that disagree: staff decide
+    # (see mailbot.cases.threading); `Message.possible_case_id` names the candidate.
+    POSSIBLE_MATCH = "possible_match"
 
-    DONE = (PROCESSED, DUPLICATE, AUTOMATIC)
+    DONE = (PROCESSED, DUPLICATE, AUTOMATIC, POSSIBLE_MATCH)
 
 
 class FolderCursor(Base):
@@ -115,8 +118,10 @@ class Message(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(1100), unique=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # State "possible_match": the case it seems to belong to, for staff to confirm or not.
+    possible_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
-    case: Mapped[Case | None] = relationship(back_populates="messages")
+    case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", cascade="all, delete-orphan"
     )
@@ -179,8 +184,18 @@ class Case(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The staged procedure (mailbot.procedure.casefile maps these to lifecycle.Case).
+    stage_started_at: Mapped[datetime | None]  # None: the stage started on receipt
+    stage_acknowledged_at: Mapped[datetime | None]
+    outcome_at: Mapped[datetime | None]
+    appealed_at: Mapped[datetime | None]
+    holds: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
+    vip: Mapped[bool] = mapped_column(Boolean, default=False)
+    issue_arose_on: Mapped[date | None]
 
-    messages: Mapped[list[Message]] = relationship(back_populates="case")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="case", foreign_keys="Message.case_id"
+    )
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
     )
@@ -217,7 +232,10 @@ class Outbox(Base):
     """Outgoing mail, written in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_to_addr_created", "to_addr", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Enforces "at most one" in the database: e.g. "ack:CS-2026-00042".
@@ -238,3 +256,25 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None]
 
     case: Mapped[Case | None] = relationship()
+
+
+class Setting(Base):
+    """Values Mailbot creates for itself and every worker must share (e.g. signing keys)."""
+
+    __tablename__ = "settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UndeliverableAddress(Base):
+    """An address our mail bounced from: no automatic mail goes there until staff clear it."""
+
+    __tablename__ = "undeliverable_addresses"
+
+    address: Mapped[str] = mapped_column(String(500), primary_key=True)  # lower-cased
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(default=utcnow)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # where the bounce went
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the bounce
