@@ -82,6 +82,8 @@ def main() -> int:
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--classifier", choices=["spacy", "rules"], default="spacy")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="worker.processes: 0 = one per core, 1 = no parallel preparation")
     args = parser.parse_args()
     rng = random.Random(42)
     with tempfile.TemporaryDirectory(prefix="mailbot-bench-") as tmp:
@@ -97,7 +99,7 @@ def main() -> int:
                 {
                     "database": {"url": args.database_url or f"sqlite:///{root / 'bench.db'}"},
                     "acknowledgement": {"enabled": True},
-                    "worker": {"batch_size": args.batch_size},
+                    "worker": {"batch_size": args.batch_size, "processes": args.processes},
                 "classifier": {"kind": args.classifier},
                     "mailbox": [
                         {
@@ -121,9 +123,12 @@ def main() -> int:
                 cases = s.scalar(select(func.count()).select_from(Case))
                 queued = s.scalar(select(func.count()).select_from(Outbox))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The parse-and-classify processes that a big batch starts (worker.processes).
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"messages: {fetched}  cases: {cases}  acknowledgements queued: {queued}")
     print(f"end-to-end: {fetched / elapsed:.0f} messages/s ({elapsed:.2f} s)")
-    print(f"peak RSS: {peak_mb:.0f} MB")
+    print(f"peak RSS: {peak_mb:.0f} MB (main process), {child_mb:.0f} MB (largest helper "
+          "process, incl. Dovecot)")
     return 0 if fetched == cases == queued == args.count else 1
 
 

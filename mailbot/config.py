@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mailbot.classifiers import ClassifierSettings
+from mailbot.procedure.contacts import Contacts
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
 
 ENV_VAR = "MAILBOT_CONFIG"
@@ -148,6 +149,15 @@ class Cases(_Section):
     default_category: str = Field(
         "General - Customer Feedback", description="Problem profile of a new case."
     )
+    closed_reply: Literal["reopen", "child"] = Field(
+        "reopen",
+        description="A customer's reply to a closed case: reopen it, or open a linked child case.",
+    )
+    complaint_about_enquiry: Literal["child", "attach"] = Field(
+        "child",
+        description="A reply classified as a complaint on an enquiry case: open a child case "
+        "(a new matter about it) or just add it to the case.",
+    )
 
     @field_validator("prefix")
     @classmethod
@@ -161,11 +171,26 @@ class Acknowledgement(_Section):
     enabled: bool = Field(True, description="Send an acknowledgement when a case opens.")
 
 
+class AutomaticMail(_Section):
+    limit_per_recipient: int = Field(
+        3, ge=0, description="Most automatic letters (acknowledgements…) to one address per window."
+    )
+    window_minutes: float = Field(
+        60.0, gt=0, description="The window of limit_per_recipient, in minutes."
+    )
+
+
 class Worker(_Section):
     batch_size: int = Field(200, ge=1, le=5000, description="Messages fetched per IMAP FETCH.")
     outbox_interval: float = Field(5.0, gt=0, description="Seconds between outbox deliveries.")
     max_send_attempts: int = Field(
         12, ge=1, description="Delivery attempts before an outgoing mail is marked failed."
+    )
+    processes: int = Field(
+        0,
+        ge=0,
+        description="Processes that parse and classify big batches (a backlog) in parallel; "
+        "0: one per CPU core, 1: never in parallel.",
     )
     retry_base_seconds: float = Field(
         30.0, gt=0, description="First retry delay; doubles on each failure (capped at 1 hour)."
@@ -207,10 +232,17 @@ class Config(_Section):
     acknowledgement: Acknowledgement = Field(
         default_factory=Acknowledgement, description="Acknowledgements to customers."
     )
+    automatic_mail: AutomaticMail = Field(
+        default_factory=AutomaticMail, description="Limits on automatic mail to one address."
+    )
     worker: Worker = Field(default_factory=Worker, description="The polling worker.")
     templates: Templates = Field(default_factory=Templates, description="Letter templates.")
     classifier: ClassifierSettings = Field(
         default_factory=ClassifierSettings, description="Flagging complaints and compliments."
+    )
+    contacts: Contacts = Field(
+        default_factory=Contacts,
+        description="Who the complaints procedure writes to besides the customer.",
     )
     web: Web = Field(default_factory=Web, description="The triage web UI.")
     logging: Logging = Field(default_factory=Logging, description="Logs.")

@@ -18,23 +18,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from mailbot.cases.references import find_references, tag_subject
+from mailbot.cases.references import tag_subject
 from mailbot.cases.store import (
     allocate_reference,
     case_by_reference,
-    case_by_thread,
     record_event,
 )
-from mailbot.classifiers.base import Classification, Classifier, Inbound
+from mailbot.cases.threading import ThreadDecision, decide, gather, thread_key, with_new_matter
+from mailbot.classifiers.base import Classification, Classifier
 from mailbot.config import Config
 from mailbot.db.models import Attachment, Case, Message, MessageState, Outbox
 from mailbot.db.types import utcnow
-from mailbot.mail import loopguard
+from mailbot.mail import autoreply, loopguard
 from mailbot.mail.html import sanitize_html
 from mailbot.mail.message import Address, ParsedMessage
-from mailbot.mail.parse import parse_message
-from mailbot.outgoing.compose import Envelope, compose, new_message_id
+from mailbot.outgoing.compose import Envelope, compose, new_message_id, signed_reference
+from mailbot.prepare import Prepared, prepare
 from mailbot.procedure import sla
+from mailbot.procedure.intake import acknowledgement_letter, apply_policy
 from mailbot.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,33 @@ class PipelineContext:
         }
 
 
-def process_message(session: Session, ctx: PipelineContext, row: Message) -> None:
+class PreparationFailed(Exception):
+    """The message could not be parsed or classified; it is held for review."""
+
+
+def process_message(
+    session: Session, ctx: PipelineContext, row: Message, prepared: Prepared | None = None
+) -> None:
     """Take one stored message as far as it goes. Raises only on unexpected failures.
 
-    Nothing is flushed until the caller flushes: the whole step is written at once.
+    `prepared` is the parse and classification done beforehand (perhaps in another process);
+    without it they are done here. Nothing is flushed until the caller flushes: the whole
+    step is written at once.
     """
+    prepared = prepared or prepare(row.raw, ctx.classifier)
+    if prepared.parsed is None or prepared.classification is None:
+        raise PreparationFailed(prepared.error)
     with session.no_autoflush:
-        _process(session, ctx, row)
+        _process(session, ctx, row, prepared.parsed, prepared.classification)
 
 
-def _process(session: Session, ctx: PipelineContext, row: Message) -> None:
-    parsed = parse_message(row.raw)
+def _process(
+    session: Session,
+    ctx: PipelineContext,
+    row: Message,
+    parsed: ParsedMessage,
+    classification: Classification,
+) -> None:
     record_parsed(session, row, parsed)
     verdict = loopguard.assess(parsed, ctx.config.own_addresses)
     if verdict.kind != "human":
@@ -80,11 +97,23 @@ def _process(session: Session, ctx: PipelineContext, row: Message) -> None:
         return
     row.dedupe_key = dedupe_key(row)
 
-    case = find_case(session, ctx, parsed, extra_ids=verdict.original_message_ids)
-    if case is not None:
+    if verdict.kind == "bounce" and attach_bounce(session, ctx, row, verdict):
+        row.state = MessageState.PROCESSED
+        return
+    decision = thread_message(session, ctx, parsed, verdict, classification)
+    if decision.action in ("attach", "reopen"):
+        case = session.get(Case, decision.case_id)
+        assert case is not None
+        if decision.action == "reopen":
+            reopen_case(session, case, row, decision.reason)
         add_to_case(session, case, row, automatic=verdict.kind != "human")
         row.state = MessageState.PROCESSED
         return
+    if decision.action == "possible_match":
+        row.possible_case_id = decision.case_id
+        if verdict.kind not in NO_CASE:
+            hold_possible_match(row, decision)
+            return
     if verdict.kind in NO_CASE:
         log.info(
             "message %s in %s is %s (%s): recorded, not answered",
@@ -96,12 +125,9 @@ def _process(session: Session, ctx: PipelineContext, row: Message) -> None:
         row.state = MessageState.AUTOMATIC
         return
 
-    classification = ctx.classifier.classify(
-        Inbound(
-            text=parsed.new_text or parsed.text, subject=parsed.subject, sender=parsed.sender.addr
-        )
-    )
     case = open_case(session, ctx, row, parsed, classification)
+    if decision.action == "child":
+        link_child(session, case, decision)
     if not verdict.may_auto_reply:
         # List mail and no-reply senders (web forms!) can carry real feedback: it gets a
         # case, but an automatic answer would only loop or bounce.
@@ -178,15 +204,152 @@ def mark_duplicate(session: Session, row: Message, original: Message) -> None:
     )
 
 
-def find_case(
-    session: Session, ctx: PipelineContext, parsed: ParsedMessage, extra_ids: tuple[str, ...] = ()
-) -> Case | None:
-    """The straightforward threading path: our reference in the subject, then the thread ids."""
-    for reference in find_references(parsed.subject, ctx.prefixes):
-        case = case_by_reference(session, reference)
-        if case is not None:
-            return case
-    return case_by_thread(session, (*parsed.thread_ids, *extra_ids))
+def thread_message(
+    session: Session,
+    ctx: PipelineContext,
+    parsed: ParsedMessage,
+    verdict: loopguard.Verdict,
+    classification: Classification,
+) -> ThreadDecision:
+    """Which case the message belongs to (see mailbot.cases.threading), with the reason."""
+    cases = ctx.config.cases
+    signals = gather(
+        session,
+        parsed,
+        prefixes=ctx.prefixes,
+        own_addresses=ctx.config.own_addresses,
+        key=thread_key(session),
+        closed_reply=cases.closed_reply,
+        automatic=verdict.kind != "human",
+    )
+    decision = decide(signals)
+    candidate = decision.candidate
+    if (
+        decision.action == "attach"
+        and candidate is not None
+        and cases.complaint_about_enquiry == "child"
+        and verdict.kind == "human"
+        and candidate.label == "enquiry"
+        and classification.label == "complaint"
+    ):
+        # Seed 004: feedback about an existing job is a child job of its own.
+        decision = decide(with_new_matter(signals))
+    log.debug("threading: %s (%s)", decision.action, decision.reason)
+    return decision
+
+
+def hold_possible_match(row: Message, decision: ThreadDecision) -> None:
+    """Opens no case and sends nothing: staff see it in triage and decide."""
+    row.state = MessageState.POSSIBLE_MATCH
+    row.error = f"possible match: {decision.reason}"  # shown to staff in triage
+    log.info(
+        "message %s in %s is a possible match for case %s: %s",
+        row.id,
+        row.mailbox,
+        decision.candidate.reference if decision.candidate else "?",
+        decision.reason,
+    )
+
+
+def reopen_case(session: Session, case: Case, row: Message, reason: str) -> None:
+    before = case.status
+    case.status, case.closed_at = "open", None
+    record_event(
+        session,
+        case,
+        "reopened",
+        row.from_addr or "unknown sender",
+        message=row,
+        was=before,
+        reason=reason,
+    )
+    log.info("message %s in %s reopened case %s", row.id, row.mailbox, case.reference)
+
+
+def link_child(session: Session, child: Case, decision: ThreadDecision) -> None:
+    """The case just opened is a new matter about an existing case: link and record both."""
+    parent = session.get(Case, decision.case_id) if decision.case_id is not None else None
+    if parent is None:
+        return
+    child.parent = parent
+    record_event(
+        session, child, "child_of", "mailbot", parent=parent.reference, reason=decision.reason
+    )
+    record_event(
+        session,
+        parent,
+        "child_case_opened",
+        "mailbot",
+        child=child.reference,
+        reason=decision.reason,
+    )
+
+
+def attach_bounce(
+    session: Session, ctx: PipelineContext, row: Message, verdict: loopguard.Verdict
+) -> bool:
+    """A bounce of our own mail: on its case, and the address flagged for staff.
+
+    Found through the outbox row of the bounced Message-ID, or through its signed token
+    when the row is gone. Returns False when the bounce is not about mail of ours.
+    """
+    ids = verdict.original_message_ids
+    if not ids:
+        return False
+    item = session.scalar(
+        select(Outbox).where(Outbox.message_id.in_(ids), Outbox.case_id.is_not(None)).limit(1)
+    )
+    case = item.case if item is not None else None
+    if case is None:
+        key = thread_key(session)
+        references = [r for r in (signed_reference(mid, key) for mid in ids) if r]
+        case = case_by_reference(session, references[0]) if references else None
+    if case is None:
+        return False
+    to_addr = item.to_addr if item is not None else case.customer_address
+    failed = _bounce_is_failure(verdict)
+    row.case = case
+    record_event(
+        session,
+        case,
+        "bounce",
+        row.from_addr or "mailer-daemon",
+        message=row,
+        outbox=item,
+        to=to_addr,
+        failed_recipients=list(verdict.failed_recipients),
+        reason=verdict.reason,
+        undeliverable=failed,
+    )
+    if failed and to_addr:
+        what = item.kind if item is not None else "our mail"
+        autoreply.mark_undeliverable(
+            session,
+            to_addr,
+            f"{what} for {case.reference} bounced: {verdict.reason}",
+            case_id=case.id,
+            message_id=row.id,
+            now=ctx.now(),
+        )
+    log.info(
+        "message %s in %s is a bounce of mail for case %s to %s%s",
+        row.id,
+        row.mailbox,
+        case.reference,
+        to_addr,
+        ": marked undeliverable" if failed else " (not a failure)",
+    )
+    return True
+
+
+def _bounce_is_failure(verdict: loopguard.Verdict) -> bool:
+    """A delivery report that only says "delayed" or "delivered" is not a failure."""
+    if verdict.failed_recipients:
+        return True
+    prefix = "delivery status notification ("
+    if verdict.reason.startswith(prefix):
+        return "failed" in verdict.reason[len(prefix) :]
+    return True
 
 
 def add_to_case(session: Session, case: Case, row: Message, automatic: bool) -> None:
@@ -252,6 +415,7 @@ def open_case(
         score=round(classification.score, 3),
         classifier=classification.classifier,
     )
+    apply_policy(session, ctx, case, classification)
     log.info(
         "message %s in %s opened case %s (%s, %.2f)",
         row.id,
@@ -274,7 +438,12 @@ def acknowledge(session: Session, ctx: PipelineContext, case: Case, parsed: Pars
         # An internationalised address needs SMTPUTF8 end to end; staff can reply by hand.
         why = "the sender's address is not ASCII (needs SMTPUTF8)"
     else:
-        queue_acknowledgement(session, ctx, case, parsed)
+        allowed, why = autoreply.may_send(session, ctx.config, case.customer_address, ctx.now())
+        if allowed:
+            queue_acknowledgement(session, ctx, case, parsed)
+        else:
+            record_event(session, case, "acknowledgement_suppressed", "mailbot", reason=why)
+            log.info("acknowledgement for %s suppressed: %s", case.reference, why)
         return
     record_event(session, case, "acknowledgement_skipped", "mailbot", reason=why)
 
@@ -286,14 +455,16 @@ def queue_acknowledgement(
     config = ctx.config
     mailbox = config.mailbox(case.mailbox)
     tz = ZoneInfo(config.policy.calendar.timezone)
+    template, extra = acknowledgement_letter(config, case)
     letter = ctx.renderer.render(
-        "acknowledgement",
+        template,
         case=case,
         customer_name=case.customer_name,
         organisation=config.organisation,
         respond_by=case.due_at.astimezone(tz) if case.due_at else None,
+        **extra,
     )
-    message_id = new_message_id(mailbox.sender, case.reference)
+    message_id = new_message_id(mailbox.sender, case.reference, key=thread_key(session))
     envelope = Envelope(
         from_name=config.organisation.name,
         from_addr=mailbox.sender,

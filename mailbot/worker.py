@@ -29,9 +29,12 @@ from mailbot.db.types import utcnow
 from mailbot.ingest.fetch import fetch_new_mail, mark_done_on_server
 from mailbot.ingest.idle import IdleListener
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
+from mailbot.ingest.lease import mailbox_lease
 from mailbot.outgoing.sender import deliver_due
 from mailbot.outgoing.smtp import TemporaryFailure
 from mailbot.pipeline import PipelineContext, pending_messages, process_message
+from mailbot.prepare import Prepared, Preparer
+from mailbot.procedure.jobs import TickReport, tick
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,7 @@ class Worker:
         self._db_lock = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
+        self.preparer = Preparer(context.classifier, config.classifier, config.worker.processes)
 
     @property
     def classifier(self) -> Classifier:
@@ -116,13 +120,17 @@ class Worker:
         if not backoff.ready(self.now()):
             return 0
         try:
-            with ImapMailbox(box, self._passwords[box.name]) as conn:
-                fetched = sum(
-                    fetch_new_mail(self.db, conn, folder, self.config.worker.batch_size)
-                    for folder in box.folders
-                )
-                self.process_pending()
-                mark_done_on_server(self.db, conn)
+            # Several workers on PostgreSQL: one polls a given mailbox at a time.
+            with mailbox_lease(self.db, box.name) as leased:
+                if not leased:
+                    return 0
+                with ImapMailbox(box, self._passwords[box.name]) as conn:
+                    fetched = sum(
+                        fetch_new_mail(self.db, conn, folder, self.config.worker.batch_size)
+                        for folder in box.folders
+                    )
+                    self.process_pending()
+                    mark_done_on_server(self.db, conn)
         except POLL_ERRORS as exc:
             delay = backoff.failed(self.now())
             log.error(
@@ -144,16 +152,17 @@ class Worker:
             while True:
                 with self.db.transaction() as session:
                     batch = pending_messages(session, self.config.worker.batch_size)
-                    for row in batch:
-                        self._process_one(session, row)
+                    prepared = self.preparer.map([row.raw for row in batch])
+                    for row, ready in zip(batch, prepared, strict=True):
+                        self._process_one(session, row, ready)
                 done += len(batch)
                 if len(batch) < self.config.worker.batch_size:
                     return done
 
-    def _process_one(self, session: Session, row: Message) -> None:
+    def _process_one(self, session: Session, row: Message, prepared: Prepared) -> None:
         savepoint = session.begin_nested()
         try:
-            process_message(session, self.context, row)
+            process_message(session, self.context, row, prepared)
             row.processed_at = self.now()
             session.flush()
             savepoint.commit()
@@ -234,6 +243,9 @@ class Worker:
             seconds=self.config.worker.outbox_interval,
             next_run_time=_now_local(),
         )
+        scheduler.add_job(
+            self.sla_tick, "interval", id="sla", minutes=5, next_run_time=_now_local()
+        )
         self._scheduler = scheduler
         listeners = [
             IdleListener(
@@ -258,7 +270,17 @@ class Worker:
         scheduler.shutdown(wait=True)
         for listener in listeners:
             listener.join(timeout=5)
+        self.close()
         log.info("worker stopped")
+
+    def sla_tick(self) -> TickReport | None:
+        """The complaints procedure's scheduled jobs due now (see mailbot.procedure.jobs)."""
+        try:
+            with self._db_lock:
+                return tick(self.db, self.config, self.now(), renderer=self.context.renderer)
+        except OperationalError as exc:  # database away: the next tick catches up
+            log.error("sla tick: %s; will retry", _one_line(exc))
+            return None
 
     def _deliver_job(self) -> None:
         self.process_pending()  # catches messages left by a crash or by `mailbot reprocess`
@@ -276,6 +298,10 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def close(self) -> None:
+        """Release what the worker holds beyond the database: the preparation processes."""
+        self.preparer.close()
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

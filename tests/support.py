@@ -102,6 +102,7 @@ class MailEnv:
 
     def close(self) -> None:
         for worker in self._workers:
+            worker.close()
             worker.db.dispose()
 
 

@@ -255,3 +255,40 @@ def test_the_sla_clock_starts_when_the_server_received_the_mail_not_at_the_date_
     [case] = _cases(worker)
     assert abs(case.received_at - datetime.now(UTC)) < timedelta(minutes=5)
     assert case.due_at is not None and case.due_at > case.received_at
+
+
+def test_a_wrong_password_is_logged_and_the_other_mailbox_still_works(mail_env: MailEnv, caplog):
+    mail_env.send(make_email(to="info@example.org"), "info")
+    config = mail_env.config()
+    wrong = config.mailboxes[0].model_copy(update={"password": "not-the-password"})
+    worker = mail_env.worker(config.model_copy(update={"mailboxes": (wrong, config.mailboxes[1])}))
+
+    worker.run_once()
+
+    [case] = _cases(worker)
+    assert case.mailbox == "info"
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mailbox cust")]
+    assert "LoginError" in line and "retrying in" in line
+
+
+def test_the_worker_stops_cleanly_on_sigterm(mail_env: MailEnv, tmp_path):
+    config_file = tmp_path / "mailbot.toml"
+    config_file.write_text(mail_env.toml())
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(config_file), "run"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert worker.stderr is not None
+        for line in worker.stderr:  # wait until it is up
+            if "worker started" in line:
+                break
+        mail_env.send(make_email())
+        mail_env.smtp.wait_for(1, timeout=30)  # it works while running ...
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=30)  # ... and stops by itself
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0
+    assert "received SIGTERM" in err and "worker stopped" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import select, update
@@ -72,3 +73,40 @@ def case_by_thread(session: Session, message_ids: Iterable[str]) -> Case | None:
         if case_id is not None:
             return session.get(Case, case_id)
     return None
+
+
+def cases_by_message_ids(session: Session, message_ids: Iterable[str]) -> dict[str, int]:
+    """Case id of each Message-ID that is one of ours (outbox) or theirs (received)."""
+    wanted = list(dict.fromkeys(mid for mid in message_ids if mid))
+    if not wanted:
+        return {}
+    found: dict[str, int] = {}
+    for model in (Outbox, Message):
+        rows = session.execute(
+            select(model.message_id, model.case_id).where(
+                model.message_id.in_(wanted), model.case_id.is_not(None)
+            )
+        )
+        for mid, case_id in rows:
+            if case_id is not None:
+                found.setdefault(mid, case_id)
+    return found
+
+
+def case_parties(session: Session, case: Case) -> set[str]:
+    """Lower-cased addresses that take part in `case`: the customer, everyone who wrote to us
+    on it or was copied (From, To, Cc of its messages) and everyone we wrote to about it."""
+    parties = {case.customer_address.lower()} if case.customer_address else set()
+    rows = session.execute(
+        select(Message.from_addr, Message.to_addrs, Message.cc_addrs).where(
+            Message.case_id == case.id
+        )
+    )
+    for from_addr, to_addrs, cc_addrs in rows:
+        parties.add(from_addr.lower())
+        parties.update(addr.lower() for _, addr in getaddresses([to_addrs, cc_addrs]) if addr)
+    parties.update(
+        a.lower() for a in session.scalars(select(Outbox.to_addr).where(Outbox.case_id == case.id))
+    )
+    parties.discard("")
+    return parties

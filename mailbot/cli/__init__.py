@@ -74,7 +74,18 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from mailbot.cli import cases, classify, demo, held, operate, policy, users, web
+    from mailbot.cli import (
+        cases,
+        classify,
+        demo,
+        held,
+        operate,
+        policy,
+        sla,
+        templates,
+        users,
+        web,
+    )
 
     for command in (
         *operate.COMMANDS,
@@ -85,6 +96,8 @@ def _register() -> None:
         users.users,
         classify.classify,
         policy.policy,
+        sla.sla,
+        templates.templates,
     ):
         main.add_command(command)
 

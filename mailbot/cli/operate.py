@@ -105,7 +105,10 @@ def poll(app: AppContext, once: bool) -> None:
     """
     setup_logging(app.config, app.verbose)
     worker = build_worker(app.config)
-    result = worker.run_once()
+    try:
+        result = worker.run_once()
+    finally:
+        worker.close()
     click.echo(f"fetched {result.fetched}, processed {result.processed}, sent {result.sent}")
 
 

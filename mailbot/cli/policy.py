@@ -4,7 +4,7 @@
     mailbot policy dates --policy examples/policies/xpertex.toml --received 2026-12-24T10:00 \\
         --priority urgent [--outcome ISO] [--appealed ISO] [--json]
 
-Standalone: register with `main.add_command(policy)`.
+
 """
 
 from __future__ import annotations

@@ -349,12 +349,17 @@ def _is_own_list(list_id: str, own: set[str]) -> bool:
     return any(ident == address.replace("@", ".", 1) for address in own)
 
 
+def is_noreply_address(address: str) -> bool:
+    """'noreply@…', 'do-not-reply@…', 'ne-pas-repondre@…': nobody reads what is sent there."""
+    return _NOREPLY.search(address.split("@", 1)[0]) is not None
+
+
 def _noreply(msg: ParsedMessage) -> Verdict | None:
     addresses = _answer_addresses(msg)
     if not addresses:
         return Verdict("noreply", "no sender address to answer")
     for who in addresses:
-        if _NOREPLY.search(who.addr.split("@", 1)[0]):
+        if is_noreply_address(who.addr):
             return Verdict("noreply", f"no-reply address {who.addr}")
     return None
 

@@ -49,20 +49,21 @@ def new_message_id(from_addr: str, reference: str = "", key: bytes = b"") -> str
     """
     domain = from_addr.rpartition("@")[2] or "mailbot.invalid"
     tag = f"{reference}." if reference else ""
-    nonce = secrets.token_hex(8)
     if not key:
-        return f"mailbot.{tag}{nonce}@{domain}"
+        return f"mailbot.{tag}{secrets.token_hex(8)}@{domain}"
+    # Short enough that "Message-ID: <…>" fits one 78-character line for most domains.
+    nonce = secrets.token_hex(6)
     return f"mailbot.{tag}{nonce}.{_signature(key, reference, nonce)}@{domain}"
 
 
 _SIGNED_ID = re.compile(
     r"mailbot\.(?:(?P<ref>[A-Z][A-Z0-9]{0,9}-\d{4}-\d{5,})\.)?"
-    r"(?P<nonce>[0-9a-f]{16})\.(?P<sig>[0-9a-f]{%d})@[^@\s]+" % 20
+    r"(?P<nonce>[0-9a-f]{12})\.(?P<sig>[0-9a-f]{16})@[^@\s]+"
 )
 
 
 def _signature(key: bytes, reference: str, nonce: str) -> str:
-    return hmac.new(key, f"{reference}.{nonce}".encode(), hashlib.sha256).hexdigest()[:20]
+    return hmac.new(key, f"{reference}.{nonce}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def signed_reference(message_id: str, key: bytes) -> str | None:

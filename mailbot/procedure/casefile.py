@@ -21,7 +21,7 @@ from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Categories, Policy, StageName
 from mailbot.procedure.sla import Hold
 
-__all__ = ["procedure_case", "store", "transition", "category_of"]
+__all__ = ["category_of", "procedure_case", "store", "transition"]
 
 Step = Callable[[lifecycle.Case], lifecycle.Case]
 
@@ -47,8 +47,10 @@ def _holds(row: CaseRow) -> tuple[Hold, ...]:
 
 def procedure_case(row: CaseRow) -> lifecycle.Case:
     """The row as the procedure sees it."""
-    status = row.status if row.status in ("open", "on_hold", "outcome_given", "suspended") else (
-        "closed" if row.status == "closed" else "open"
+    status = (
+        row.status
+        if row.status in ("open", "on_hold", "outcome_given", "suspended")
+        else ("closed" if row.status == "closed" else "open")
     )
     return lifecycle.Case(
         received_at=row.received_at,
@@ -101,7 +103,7 @@ def store(policy: Policy, row: CaseRow, case: lifecycle.Case) -> dict[str, list[
 
 def _due(policy: Policy, case: lifecycle.Case) -> datetime | None:
     """The date staff work to: the stage's response deadline, else the grade's resolution."""
-    if case.stage_started_at is not None:
+    if case.stage_started_at is not None or case.stage != policy.first_stage:
         due = sla.stage_respond_by(policy, case.stage, case.started, case.holds)
         if due is not None:
             return due

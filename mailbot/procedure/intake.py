@@ -21,7 +21,7 @@ from mailbot.config import Config
 from mailbot.db.models import Case
 from mailbot.procedure import lifecycle, sla
 from mailbot.procedure.casefile import category_of, store
-from mailbot.procedure.contacts import Contacts
+from mailbot.procedure.letters import queue_letter
 from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Policy
 
@@ -30,14 +30,9 @@ if TYPE_CHECKING:
 
     from mailbot.pipeline import PipelineContext
 
-__all__ = ["acknowledgement_letter", "apply_policy", "contacts_of", "urgent_grade"]
+__all__ = ["acknowledgement_letter", "apply_policy", "urgent_grade"]
 
 log = logging.getLogger(__name__)
-
-
-def contacts_of(config: Config) -> Contacts:
-    contacts = getattr(config, "contacts", None)
-    return contacts if isinstance(contacts, Contacts) else Contacts()
 
 
 def urgent_grade(policy: Policy) -> str:
@@ -96,9 +91,7 @@ def apply_policy(
 
 def forward_compliment(session: Session, ctx: PipelineContext, case: Case) -> None:
     """Queue the copy of a compliment for the department's service manager (once per case)."""
-    from mailbot.procedure.letters import queue_letter  # letters imports the pipeline's helpers
-
-    to = contacts_of(ctx.config).service_manager_for(case.department)
+    to = ctx.config.contacts.service_manager_for(case.department)
     if not to:
         record_event(
             session,

@@ -1,7 +1,7 @@
 """What staff do to cases from the web UI, as plain functions on a session (no HTTP here).
 
-Every change records a case event with the user's name: the case's audit trail. The staged
-procedure (mailbot.procedure) will replace the simple status rules in `change_status`.
+Every change records a case event with the user's name: the case's audit trail. Status and
+stage changes follow the staged procedure's lifecycle (`mailbot.procedure.lifecycle`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from mailbot.cases.store import allocate_reference, record_event
 from mailbot.db.models import Case, CaseEvent, Message, MessageState
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
+from mailbot.procedure import lifecycle
+from mailbot.procedure.casefile import transition
+from mailbot.procedure.lifecycle import TransitionError
+from mailbot.procedure.policy import Policy
 from mailbot.web.feedback import record_feedback
 
 LABELS = {"complaint": "Complaint", "compliment": "Compliment", "enquiry": "Not a complaint"}
-STATUSES = ("open", "on_hold", "outcome_given", "closed")
+STATUSES = ("open", "on_hold", "outcome_given", "suspended", "closed")
 STAGES = ("frontline", "investigation", "appeal")
 PRIORITIES = ("urgent", "medium", "minor")
 COMPLAINANT_TYPES = ("", "client", "apprentice")
@@ -103,6 +107,30 @@ def held_messages(session: Session, limit: int = 50) -> list[Message]:
             .limit(limit)
         )
     )
+
+
+@dataclass(frozen=True)
+class PossibleMatch:
+    message: Message
+    case: Case | None  # the case it seems to belong to (None if this user may not see it)
+    reason: str
+
+
+def possible_matches(session: Session, user: User, limit: int = 50) -> list[PossibleMatch]:
+    """Messages that quote a case but were not attached (stranger, or disagreeing signals)."""
+    rows = session.scalars(
+        select(Message)
+        .where(Message.state == MessageState.POSSIBLE_MATCH)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    items = []
+    for message in rows:
+        case = None
+        if message.possible_case_id is not None:
+            case = session.scalar(visible_cases(user).where(Case.id == message.possible_case_id))
+        items.append(PossibleMatch(message, case, message.error.removeprefix("possible match: ")))
+    return items
 
 
 def suggest_match(session: Session, user: User, case: Case) -> Case | None:
@@ -304,25 +332,94 @@ def update_details(session: Session, case: Case, user: User, values: dict[str, s
 
 
 def change_status(
-    session: Session, case: Case, user: User, status: str, stage: str, outcome: str
+    session: Session,
+    case: Case,
+    user: User,
+    status: str,
+    stage: str,
+    outcome: str,
+    policy: Policy | None = None,
+    now: datetime | None = None,
 ) -> None:
+    """Move the case through the procedure's lifecycle (mailbot.procedure.lifecycle).
+
+    Escalation, appeal (inside the window), hold, suspension, outcome and closing each go
+    through the lifecycle rules; a refused change is undone as a whole, recorded on the
+    audit trail (`transition_refused`) and raised as a one-line `CaseworkError`.
+    """
     if status not in STATUSES or stage not in STAGES:
         raise CaseworkError("choose a status and a stage from the lists")
+    policy = policy or Policy()
+    now = now or utcnow()
     outcome = outcome.strip()
-    if status in NEEDS_OUTCOME and not (outcome or case.outcome):
-        raise CaseworkError("record the outcome before closing the case or giving the outcome")
     if case.status == "closed" and status != "closed" and not user.at_least("manager"):
         raise CaseworkError("only a manager can reopen a closed case")
-    if outcome and outcome != case.outcome:
+    try:
+        with session.begin_nested():
+            _change_status(session, case, user, status, stage, outcome, policy, now)
+    except (TransitionError, CaseworkError) as exc:
+        record_event(
+            session,
+            case,
+            "transition_refused",
+            user.username,
+            reason=str(exc),
+            wanted={"status": status, "stage": stage},
+        )
+        raise CaseworkError(str(exc)) from None
+
+
+def _change_status(
+    session: Session,
+    case: Case,
+    user: User,
+    status: str,
+    stage: str,
+    outcome: str,
+    policy: Policy,
+    now: datetime,
+) -> None:
+    def run(kind: str, step: Any, **detail: Any) -> None:
+        transition(session, policy, case, kind, step, user.username, **detail)
+
+    if case.status == "closed" and status != "closed":  # a manager reopens (checked above)
+        record_event(session, case, "status_changed", user.username, was="closed", now="open")
+        case.status, case.closed_at = "outcome_given" if case.outcome else "open", None
+    if stage != case.stage:
+        was = case.stage
+        if (case.stage, stage) == ("frontline", "investigation"):
+            run("stage_changed", lambda c: lifecycle.escalate(policy, c, now), was=was, now=stage)
+        elif stage == "appeal":
+            run("stage_changed", lambda c: lifecycle.appeal(policy, c, now), was=was, now=stage)
+            case.appealed_at = now
+        else:
+            raise CaseworkError(f"a case cannot go back from {case.stage} to {stage}")
+    if outcome and status in NEEDS_OUTCOME and case.status != "outcome_given":
+        run(
+            "outcome_recorded", lambda c: lifecycle.record_outcome(c, now, outcome), outcome=outcome
+        )
+    elif outcome and outcome != case.outcome:
         record_event(session, case, "outcome_recorded", user.username, outcome=outcome)
         case.outcome = outcome
-    if stage != case.stage:
-        record_event(session, case, "stage_changed", user.username, was=case.stage, now=stage)
-        case.stage = stage
-    if status != case.status:
-        record_event(session, case, "status_changed", user.username, was=case.status, now=status)
-        case.status = status
-        case.closed_at = utcnow() if status == "closed" else None
+    if status == case.status:
+        return
+    was = case.status
+    steps: dict[str, Any] = {
+        "on_hold": lambda c: lifecycle.put_on_hold(c, now),
+        "suspended": lambda c: lifecycle.suspend(policy, c, now),
+        "closed": lambda c: lifecycle.close(c, now),
+    }
+    if status == "open":
+        step = (
+            (lambda c: lifecycle.reinstate(c, now))
+            if case.status == "suspended"
+            else (lambda c: lifecycle.resume(c, now))
+        )
+    elif status == "outcome_given":
+        raise CaseworkError("record the outcome before closing the case or giving the outcome")
+    else:
+        step = steps[status]
+    run("status_changed", step, was=was, now=status)
 
 
 def set_confidential(session: Session, case: Case, user: User, value: bool) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.cases.references import tag_subject
 from mailbot.cases.store import record_event
+from mailbot.cases.threading import thread_key
 from mailbot.config import Config
 from mailbot.db.models import Case, Message, Outbox
 from mailbot.db.web_models import User
@@ -63,7 +64,7 @@ def queue_reply(
         return existing
     last = last_customer_message(session, case)
     letter = reply_letter(config, case, body, user)
-    message_id = new_message_id(mailbox.sender, case.reference)
+    message_id = new_message_id(mailbox.sender, case.reference, key=thread_key(session))
     envelope = Envelope(
         from_name=config.organisation.name,
         from_addr=mailbox.sender,

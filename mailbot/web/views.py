@@ -70,6 +70,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
         nav="triage",
         items=items,
         held=cw.held_messages(session),
+        possible=cw.possible_matches(session, user),
         labels=cw.LABELS,
         highlight=highlight,
     )
@@ -278,6 +279,7 @@ def case_details(request: Request, session: Session, user: User, form: FormData)
 @action()
 def case_status(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
+    web: Web = request.app.state.web
 
     def work() -> None:
         cw.change_status(
@@ -287,6 +289,7 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
             _field(form, "status", 40),
             _field(form, "stage", 40),
             _field(form, "outcome", 20000),
+            policy=web.config.policy,
         )
         flash(request, f"{case.reference}: {case.status.replace('_', ' ')}, stage {case.stage}")
 
