@@ -48,7 +48,6 @@ class TrainConfig:
     ngram_size: int = 2
     length: int = 131072  # hashed feature table rows; the model file is length x 3 floats
     cue_weight: float = 5.0  # cue features count more than any one word (dev split)
-    valence_weight: float = 0.0  # VADER sentiment features (0 = off; dev split, see README)
 
 
 @dataclass
@@ -67,7 +66,7 @@ class TrainReport:
 def build_nlp(config: TrainConfig) -> Language:
     assert components.CUE_KEY  # registers the custom factories
     nlp = spacy.blank("en")
-    nlp.add_pipe("mailbot_norm", config={"use_valence": config.valence_weight > 0})
+    nlp.add_pipe("mailbot_norm")
     nlp.add_pipe("mailbot_cues")
     if config.variant == "ensemble":
         model: dict[str, Any] = {
@@ -80,7 +79,6 @@ def build_nlp(config: TrainConfig) -> Language:
                 "length": config.length,
                 "cue_weight": config.cue_weight,
                 "use_cues": True,
-                "valence_weight": config.valence_weight,
             },
             "tok2vec": {
                 "@architectures": "spacy.Tok2Vec.v2",
@@ -108,7 +106,6 @@ def build_nlp(config: TrainConfig) -> Language:
             "length": config.length,
             "cue_weight": config.cue_weight,
             "use_cues": config.variant == "cuebow",
-            "valence_weight": config.valence_weight,
         }
     textcat = nlp.add_pipe("textcat", config={"model": model})
     for label in LABELS:

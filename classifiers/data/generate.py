@@ -28,10 +28,8 @@ from pathlib import Path
 
 try:  # run as a module (python -m mailbot.classifiers.data.generate) or as a script
     from mailbot.classifiers.data.chatter import chatter
-    from mailbot.classifiers.data.social import social
 except ImportError:  # pragma: no cover
     from chatter import chatter  # type: ignore[import-not-found,no-redef,unused-ignore]
-    from social import social  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "emails.jsonl"
@@ -221,8 +219,6 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "compliment": ("Thank you", "Thanks!", "Feedback"),
     "enquiry": ("Enquiry", "Quick question", "Information please"),
 }
-# Off in the shipped corpus: with them the model measured worse on the dev split (README).
-SOCIAL_COUNTS = {"complaint": 0, "enquiry": 0, "compliment": 0, "chatter": 0}
 HANDLES = ("@support", "@helpdesk", "@CustomerCare", "@council", "@trains")
 
 FILLS: dict[str, tuple[str, ...]] = {
@@ -434,21 +430,8 @@ def build() -> list[Example]:
     return examples
 
 
-def build_social(seen: set[str]) -> list[Example]:
-    """Short social-style messages: terse complaints about products and services, and chatter
-    that is negative about anything but an organisation (see social.py). Own random stream, so
-    adding them leaves the rest of the corpus unchanged."""
-    out = []
-    for text, label, template, source in social(random.Random(SEED + 1), SOCIAL_COUNTS):
-        if text not in seen:
-            seen.add(text)
-            out.append(Example(text, label, split_of(template), source))
-    return out
-
-
 def main() -> None:
     examples = build()
-    examples += build_social({e.text for e in examples})
     with OUT.open("w", encoding="utf-8") as fh:
         for i, ex in enumerate(examples):
             record = {

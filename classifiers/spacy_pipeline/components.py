@@ -15,7 +15,7 @@ most of the speed budget. Numbers in classifiers/README.md.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,47 +44,13 @@ def lexicon_fingerprint() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-VALENCE_TABLE = "valence"
-VALENCE_KEY = "valence"  # doc.user_data[VALENCE_KEY]: [(token index, valence), ...]
-
-
-def valence_table() -> dict[str, float]:
-    """Word -> mean valence (-4..4) from the VADER lexicon (vaderSentiment, MIT licence).
-
-    Read at training time only and saved inside the model, like the lemma table; emoticons and
-    multi-word entries are left out.
-    """
-    from importlib.resources import files
-
-    text = files("vaderSentiment").joinpath("vader_lexicon.txt").read_text(encoding="utf-8")
-    table: dict[str, float] = {}
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 2 and parts[0].isalpha():
-            table[parts[0].lower()] = float(parts[1])
-    return table
-
-
 class NormSetter:
-    """Sets token.norm_ to the normalised lower-case lemma (spaCy's English lookup table).
+    """Sets token.norm_ to the normalised lower-case lemma (spaCy's English lookup table)."""
 
-    With a valence table (VADER's, saved in the model) it also lists the tokens that carry
-    sentiment in doc.user_data["valence"], for the classifier's sentiment features.
-    """
-
-    def __init__(self, nlp: Language, name: str, use_valence: bool = False) -> None:
+    def __init__(self, nlp: Language, name: str) -> None:
         self.name = name
-        self.use_valence = use_valence
         self.lookups = Lookups()
         self._cache: dict[str, str] = {}
-        self._valence: dict[int, float] | None = None
-
-    def valence(self) -> dict[int, float]:
-        """Valence by string id (spaCy's lookup tables key words by their hash)."""
-        if self._valence is None:
-            has = self.lookups.has_table(VALENCE_TABLE)
-            self._valence = dict(self.lookups.get_table(VALENCE_TABLE).items()) if has else {}
-        return self._valence
 
     def initialize(
         self, get_examples: Callable[[], Iterable[Any]] | None = None, nlp: Language | None = None
@@ -95,10 +61,7 @@ class NormSetter:
         table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
         self.lookups = Lookups()
         self.lookups.add_table("lemma_lookup", dict(table.items()))
-        if self.use_valence:
-            self.lookups.add_table(VALENCE_TABLE, valence_table())
         self._cache.clear()
-        self._valence = None
 
     def lemma(self, low: str) -> str:
         if not self.lookups.has_table("lemma_lookup"):
@@ -116,18 +79,8 @@ class NormSetter:
         return cached
 
     def __call__(self, doc: Doc) -> Doc:
-        valence = self.valence()
-        found: list[tuple[int, float]] = []
         for token in doc:
             token.norm_ = self.norm(token.text)
-            if valence:
-                v = valence.get(token.lower)
-                if v is None:
-                    v = valence.get(token.norm)
-                if v is not None:
-                    found.append((token.i, v))
-        if found:
-            doc.user_data[VALENCE_KEY] = found
         return doc
 
     def to_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> None:
@@ -138,7 +91,6 @@ class NormSetter:
     def from_disk(self, path: str | Path, exclude: Iterable[str] = ()) -> NormSetter:
         self.lookups = Lookups().from_disk(Path(path))
         self._cache.clear()
-        self._valence = None
         return self
 
     def to_bytes(self, exclude: Iterable[str] = ()) -> bytes:
@@ -147,13 +99,12 @@ class NormSetter:
     def from_bytes(self, data: bytes, exclude: Iterable[str] = ()) -> NormSetter:
         self.lookups = Lookups().from_bytes(data)
         self._cache.clear()
-        self._valence = None
         return self
 
 
-@Language.factory("mailbot_norm", default_config={"use_valence": False})
-def make_norm(nlp: Language, name: str, use_valence: bool) -> NormSetter:
-    return NormSetter(nlp, name, use_valence)
+@Language.factory("mailbot_norm")
+def make_norm(nlp: Language, name: str) -> NormSetter:
+    return NormSetter(nlp, name)
 
 
 class CueMatcher:
@@ -208,11 +159,10 @@ SCOPE_END = frozenset({".", ",", "!", "?", ";", ":", "but", "\n", "\n\n", "-", "
 NEGATION_SCOPE = 3
 
 
-def negation_marked(doc: Doc, negated: set[int] | None = None) -> list[int]:
+def negation_marked(doc: Doc) -> list[int]:
     """Norm ids, with the few words after a negator marked: "not happy" -> not, NOT_happy.
 
     The classic fix for bag-of-words models, which otherwise read "not happy" as happy.
-    Indices of the marked tokens are added to `negated` when given.
     """
     ids: list[int] = []
     left = 0
@@ -227,8 +177,6 @@ def negation_marked(doc: Doc, negated: set[int] | None = None) -> list[int]:
         elif left:
             left -= 1
             ids.append(get_string_id("NOT_" + norm))
-            if negated is not None:
-                negated.add(token.i)
         else:
             ids.append(token.norm)
     return ids
@@ -238,12 +186,10 @@ def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[An
     ops = model.ops
     ngram_size: int = model.attrs["ngram_size"]
     cue_weight: float = model.attrs["cue_weight"]
-    valence_weight: float = model.attrs.get("valence_weight", 0.0)
     batch_keys = []
     batch_vals = []
     for doc in docs:
-        negated: set[int] = set()
-        unigrams = ops.asarray(negation_marked(doc, negated), dtype="uint64")
+        unigrams = ops.asarray(negation_marked(doc), dtype="uint64")
         grams = [unigrams]
         for n in range(2, ngram_size + 1):
             grams.append(ops.ngrams(n, unigrams))  # type: ignore[arg-type]
@@ -259,20 +205,12 @@ def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[An
             for name in (kind, f"{kind}&{aimed}") if kind != TARGET_KIND else (kind,):
                 key = cue_key(name)
                 cues[key] = cues.get(key, 0.0) + 1.0
-        valence: dict[int, float] = {}
-        if valence_weight:
-            # Sentiment aimed at the organisation or not: the provider-directed negativity a
-            # complaint is, versus a bad day. Negation flips the sign ("not good").
-            for name in valence_kinds(doc.user_data.get(VALENCE_KEY, ()), negated, aimed):
-                key = cue_key(name)
-                valence[key] = valence.get(key, 0.0) + 1.0
-        for extra, weight in ((cues, cue_weight), (valence, valence_weight)):
-            if extra:
-                # log-damped counts: the fifth "again" says less than the first.
-                extra_keys = numpy.asarray(list(extra), dtype="uint64")
-                extra_vals = numpy.log1p(numpy.asarray(list(extra.values()), dtype="f")) * weight
-                keys = ops.xp.concatenate([keys, extra_keys])
-                vals = ops.xp.concatenate([vals, extra_vals.astype("f")])
+        if cues:
+            # log-damped counts: the fifth "again" says less than the first.
+            cue_keys = numpy.asarray(list(cues), dtype="uint64")
+            cue_vals = numpy.log1p(numpy.asarray(list(cues.values()), dtype="f")) * cue_weight
+            keys = ops.xp.concatenate([keys, cue_keys])
+            vals = ops.xp.concatenate([vals, cue_vals.astype("f")])
         batch_keys.append(keys)
         batch_vals.append(vals)
     lengths = ops.asarray([len(k) for k in batch_keys], dtype="int32")
@@ -284,35 +222,11 @@ def _features_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[An
     return out, lambda d_out: []
 
 
-def valence_kinds(
-    found: Iterable[tuple[int, float]], negated: set[int], aimed: str
-) -> Iterator[str]:
-    for i, v in found:
-        if i in negated:
-            v = -v
-        if v <= -2.0:
-            bucket = "val:strongneg"
-        elif v < 0:
-            bucket = "val:neg"
-        elif v >= 2.0:
-            bucket = "val:strongpos"
-        else:
-            bucket = "val:pos"
-        if i in negated:
-            yield "val:negated"
-        yield bucket
-        yield f"{bucket}&{aimed}"
-
-
-def cue_features(ngram_size: int, cue_weight: float, valence_weight: float = 0.0) -> Model:
+def cue_features(ngram_size: int, cue_weight: float) -> Model:
     return Model(
         "cue_features",
         _features_forward,
-        attrs={
-            "ngram_size": ngram_size,
-            "cue_weight": cue_weight,
-            "valence_weight": valence_weight,
-        },
+        attrs={"ngram_size": ngram_size, "cue_weight": cue_weight},
     )
 
 
@@ -324,19 +238,14 @@ def build_cue_bow(
     cue_weight: float = 1.0,
     use_cues: bool = True,
     nO: int | None = None,
-    valence_weight: float = 0.0,
 ) -> Model[list[Doc], Floats2d]:
-    """spaCy's bag-of-words text classifier, over norms and (optionally) cue-kind features.
-
-    `valence_weight` > 0 adds sentiment features (VADER valence buckets, negation-flipped, and
-    each x aimed/unaimed); they need a model whose mailbot_norm has use_valence = true.
-    """
+    """spaCy's bag-of-words text classifier, over norms and (optionally) cue-kind features."""
     length = 2 ** (length - 1).bit_length()
     sparse = SparseLinear_v2(nO=nO, length=length)
     resizable_layer: Model = resizable(
         sparse, resize_layer=partial(resize_linear_weighted, fill_defaults={"b": -5000, "W": 0})
     )
-    features = cue_features(ngram_size, cue_weight if use_cues else 0.0, valence_weight)
+    features = cue_features(ngram_size, cue_weight if use_cues else 0.0)
     model: Model = with_cpu(chain(features, resizable_layer), features.ops)
     output = softmax_activation() if exclusive_classes else None
     if output is not None:
