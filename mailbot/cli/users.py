@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 
 import click
 
@@ -37,7 +38,7 @@ def add(
     if generate:
         password = secrets.token_urlsafe(12)
     elif password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     db = open_database(app.config)
