@@ -29,17 +29,7 @@ from spacy.lookups import Lookups
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, Span
 from spacy.util import registry
-from thinc.api import (
-    Linear,
-    Model,
-    SparseLinear_v2,
-    add,
-    chain,
-    resizable,
-    softmax_activation,
-    with_cpu,
-    zero_init,
-)
+from thinc.api import Model, SparseLinear_v2, chain, resizable, softmax_activation, with_cpu
 from thinc.layers.resizable import resize_linear_weighted, resize_model
 from thinc.types import Floats2d
 
@@ -270,73 +260,6 @@ def build_cue_bow(
 
 def _resize(model: Model, new_nO: int, resizable_layer: Model) -> Model:
     resizable_layer = resize_model(resizable_layer, new_nO)
-    model.set_ref("output_layer", resizable_layer.layers[0])
-    model.set_dim("nO", new_nO, force=True)
-    return model
-
-
-def _doc_vectors_forward(model: Model, docs: list[Doc], is_train: bool) -> tuple[Any, Callable]:
-    from mailbot.classifiers.spacy_pipeline.wordvectors import VECTORS_KEY
-
-    width: int = model.attrs["width"]
-    weight: float = model.attrs["vector_weight"]
-    out = numpy.zeros((len(docs), width), dtype="f")
-    for i, doc in enumerate(docs):
-        vec = doc.user_data.get(VECTORS_KEY)
-        if vec is not None and len(vec) == width:
-            out[i] = vec
-    return model.ops.asarray2f(out * weight), lambda d_out: []
-
-
-def doc_vectors(width: int, vector_weight: float) -> Model:
-    """The pooled static word vectors that `mailbot_vectors` put on each doc."""
-    return Model(
-        "doc_vectors",
-        _doc_vectors_forward,
-        attrs={"width": width, "vector_weight": vector_weight},
-    )
-
-
-@registry.architectures("mailbot.CueBOWVec.v1")
-def build_cue_bow_vec(
-    exclusive_classes: bool = True,
-    ngram_size: int = 2,
-    length: int = 262144,
-    cue_weight: float = 1.0,
-    vector_width: int = 128,
-    vector_weight: float = 1.0,
-    nO: int | None = None,
-) -> Model[list[Doc], Floats2d]:
-    """CueBOW's logits plus a linear layer over the doc's pooled static word vectors."""
-    length = 2 ** (length - 1).bit_length()
-    sparse = SparseLinear_v2(nO=nO, length=length)
-    resizable_layer: Model = resizable(
-        sparse, resize_layer=partial(resize_linear_weighted, fill_defaults={"b": -5000, "W": 0})
-    )
-    features = cue_features(ngram_size, cue_weight)
-    bow: Model = with_cpu(chain(features, resizable_layer), features.ops)
-    dense = Linear(nO=nO, nI=2 * vector_width, init_W=zero_init)
-    vec: Model = chain(doc_vectors(2 * vector_width, vector_weight), dense)
-    model: Model = add(bow, vec)
-    output = softmax_activation() if exclusive_classes else None
-    if output is not None:
-        model = chain(model, with_cpu(output, output.ops))
-    if nO is not None:
-        model.set_dim("nO", nO)
-    model.set_ref("output_layer", sparse)
-    model.set_ref("dense_layer", dense)
-    model.attrs["multi_label"] = not exclusive_classes
-    model.attrs["resize_output"] = partial(
-        _resize_vec, resizable_layer=resizable_layer, dense=dense
-    )
-    return model
-
-
-def _resize_vec(model: Model, new_nO: int, resizable_layer: Model, dense: Model) -> Model:
-    if dense.has_param("W"):
-        raise ValueError("add every label before training: the vector layer cannot grow")
-    resizable_layer = resize_model(resizable_layer, new_nO)
-    dense.set_dim("nO", new_nO, force=True)
     model.set_ref("output_layer", resizable_layer.layers[0])
     model.set_dim("nO", new_nO, force=True)
     return model
