@@ -9,6 +9,7 @@ and turns an unexpected exception into a message "held for review".
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ def _process(
         assert case is not None
         if decision.action == "reopen":
             reopen_case(session, case, row, decision.reason)
-        add_to_case(session, case, row, automatic=verdict.kind != "human")
+        add_to_case(session, case, row, None if verdict.kind != "human" else classification)
         row.state = MessageState.PROCESSED
         return
     if decision.action == "possible_match":
@@ -171,10 +172,17 @@ def record_parsed(session: Session, row: Message, parsed: ParsedMessage) -> None
 
 
 def dedupe_key(row: Message) -> str:
-    """Copies of one email share it: its Message-ID and sender, else its content hash."""
-    if row.message_id:
-        return f"mid:{row.from_addr}:{row.message_id}"[:1100]
-    return f"sha256:{row.content_hash}"
+    """Copies of one email share it; two different emails never do.
+
+    Copies delivered to two mailboxes differ in their trace headers (Received, Delivered-To),
+    so their raw bytes cannot be compared. The key is a fingerprint of what the sender wrote
+    (subject, Date header, text) with the sender and Message-ID: a missing Message-ID still
+    matches its copies, and a broken mailer that reuses one Message-ID for two emails still
+    gets two cases.
+    """
+    written = "\0".join((row.subject, str(row.sent_date or ""), row.text_body))
+    fingerprint = hashlib.sha256(written.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{fingerprint}:{row.from_addr}:{row.message_id}"[:1100]
 
 
 def first_copy(session: Session, row: Message) -> Message | None:
@@ -352,12 +360,42 @@ def _bounce_is_failure(verdict: loopguard.Verdict) -> bool:
     return True
 
 
-def add_to_case(session: Session, case: Case, row: Message, automatic: bool) -> None:
+# Flags in a follow-up that staff must act on: an appeal against the outcome (stage 3), a
+# threat of legal action (the procedure may stop), a new urgency.
+ATTENTION_FLAGS = ("appeal", "legal_threat", "urgent")
+
+
+def add_to_case(
+    session: Session, case: Case, row: Message, classification: Classification | None
+) -> None:
+    """Attach a follow-up; a person's words are classified too (None: automatic mail)."""
     row.case = case
-    kind = f"{row.automatic}_received" if automatic else "message_received"
-    record_event(
-        session, case, kind, row.from_addr or "unknown sender", message=row, subject=row.subject
-    )
+    sender = row.from_addr or "unknown sender"
+    if classification is None:
+        record_event(
+            session, case, f"{row.automatic}_received", sender, message=row, subject=row.subject
+        )
+    else:
+        record_event(
+            session,
+            case,
+            "message_received",
+            sender,
+            message=row,
+            subject=row.subject,
+            label=classification.label,
+            score=round(classification.score, 3),
+        )
+        raised = [f for f in ATTENTION_FLAGS if classification.flagged(f)]
+        if raised:
+            record_event(
+                session,
+                case,
+                "needs_attention",
+                "mailbot",
+                flags=raised,
+                evidence={f: [e.text for e in classification.flags[f]] for f in raised},
+            )
     log.info("message %s in %s added to case %s", row.id, row.mailbox, case.reference)
 
 

@@ -292,3 +292,46 @@ def test_the_worker_stops_cleanly_on_sigterm(mail_env: MailEnv, tmp_path):
             worker.kill()
     assert worker.returncode == 0
     assert "received SIGTERM" in err and "worker stopped" in err
+
+
+def test_copies_without_a_message_id_give_one_case_and_a_reused_message_id_two(
+    mail_env: MailEnv,
+):
+    no_id = make_email(subject="No id", Cc="info@example.org").replace(
+        b"Message-ID:", b"X-Old-Message-ID:")
+    mail_env.send(no_id, "customerservices", "info")
+    # A broken mailer sends two different emails under one Message-ID.
+    mail_env.send(make_email(subject="First", message_id="same"))
+    mail_env.send(make_email(subject="Second", body="Something else entirely.\n",
+                             message_id="same"))
+    worker = mail_env.worker()
+    worker.run_once()
+
+    assert sorted(c.subject for c in _cases(worker)) == ["First", "No id", "Second"]
+    assert _count(worker, Message, Message.state == MessageState.DUPLICATE) == 1
+
+
+def test_a_follow_up_is_classified_and_an_appeal_or_legal_threat_needs_attention(
+    mail_env: MailEnv,
+):
+    mail_env.send(make_email(message_id="complaint-1"))
+    worker = mail_env.worker(mail_env.config(classifier={}))  # the shipped spaCy model
+    worker.run_once()
+    [case] = _cases(worker)
+
+    mail_env.send(make_email(
+        subject=f"Re: [{case.reference}] My order never arrived",
+        body="I am not satisfied with the outcome and I want to appeal this decision. "
+             "My solicitor will be in touch.\n",
+        In_Reply_To="<complaint-1@example.org>"))
+    worker.run_once()
+
+    with worker.db.transaction() as s:
+        events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                .order_by(CaseEvent.id)))
+    follow_up = [e for e in events if e.kind == "message_received"][-1]
+    assert follow_up.detail["label"] == "complaint"
+    [attention] = [e for e in events if e.kind == "needs_attention"]
+    assert set(attention.detail["flags"]) == {"appeal", "legal_threat"}
+    assert attention.detail["evidence"]["legal_threat"] == ["solicitor"]
+    assert len(_cases(worker)) == 1

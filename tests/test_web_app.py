@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -151,7 +153,13 @@ def test_closing_needs_an_outcome(client: TestClient, db: Database) -> None:
         )
         assert case.closed_at is not None
         kinds = [e.kind for e in case.events]
-    assert {"outcome_recorded", "stage_changed", "status_changed"} <= set(kinds)
+        # The customer is told the outcome in writing, with the appeal deadline.
+        [letter] = session.scalars(select(Outbox).where(Outbox.case_id == case.id))
+        assert (letter.kind, letter.to_addr) == ("outcome", case.customer_address)
+        text = email.message_from_bytes(letter.raw, policy=email.policy.default)
+        body = text.get_body(("plain",)).get_content()
+        assert "Apologised; bin collected." in body and "appeal" in body and "by " in body
+    assert {"outcome_recorded", "stage_changed", "status_changed", "outcome_queued"} <= set(kinds)
 
 
 def test_reply_goes_to_the_outbox_threaded_and_not_automatic(

@@ -24,9 +24,10 @@ from mailbot.db.types import utcnow
 from mailbot.db.upsert import insert_ignoring_conflicts
 from mailbot.mail.autoreply import may_send
 from mailbot.outgoing.compose import Envelope, compose, new_message_id
+from mailbot.procedure.sla import appeal_window_closes
 from mailbot.render import Letter, Renderer
 
-__all__ = ["base_context", "queue_letter", "sender_mailbox"]
+__all__ = ["base_context", "queue_letter", "queue_outcome_letter", "sender_mailbox"]
 
 
 def sender_mailbox(config: Config, name: str = "") -> Mailbox | None:
@@ -147,3 +148,34 @@ def queue_letter(
     if case is not None:
         record_event(session, case, event or f"{kind}_queued", "mailbot", outbox=item, **detail)
     return item
+
+
+def queue_outcome_letter(
+    session: Session, config: Config, renderer: Renderer, case: Case, now: datetime
+) -> Outbox | None:
+    """The outcome letter of the case's current stage, with the appeal rights that follow.
+
+    After an appeal it is the final decision; otherwise it says how and by when the customer
+    can appeal, when the policy lets this stage's outcome be appealed.
+    """
+    policy = config.policy
+    tz = ZoneInfo(policy.calendar.timezone)
+    appealable = case.stage == policy.appeal_from
+    closes = appeal_window_closes(policy, case.outcome_at or now) if appealable else None
+    template = "appeal_decision" if case.stage == "appeal" else "outcome"
+    return queue_letter(
+        session,
+        config,
+        renderer,
+        case,
+        key=f"outcome:{case.reference}:{case.stage}",
+        kind=template,
+        template=template,
+        to=case.customer_address,
+        now=now,
+        stage_label=policy.stage(case.stage).label or case.stage,
+        outcome=case.outcome,
+        appeal_by=closes.astimezone(tz) if closes else None,
+        appeal_within=str(policy.stages.appeal.window or ""),
+        appeal_possible=appealable,
+    )

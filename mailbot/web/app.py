@@ -22,6 +22,7 @@ from mailbot.app import open_database
 from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
+from mailbot.render import Renderer
 from mailbot.web import auth, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.security import SecurityHeaders
@@ -122,5 +123,6 @@ def create_app(
         settings=settings,
         templates=_templates(config),
         limiter=auth.RateLimiter(settings.login_attempts),
+        letters=Renderer(config.templates.directory or None),
     )
     return app

@@ -19,6 +19,7 @@ from mailbot.db.models import Case, CaseEvent, Message, MessageState
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
 from mailbot.procedure import lifecycle
+from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.casefile import transition
 from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Policy
@@ -285,21 +286,14 @@ def search_cases(
     return list(session.scalars(query))
 
 
-def working_days_left(due: datetime | None, now: datetime, tz: str) -> int | None:
-    """Mon–Fri days from today to the due day (negative: overdue). Bank holidays: see
-    mailbot.procedure.calendar once the procedure engine drives deadlines."""
+def working_days_left(due: datetime | None, now: datetime, calendar: WorkingCalendar) -> int | None:
+    """Working days after today up to the due day, on the policy's calendar (weekends, bank
+    holidays and closures excluded); negative when overdue."""
     if due is None:
         return None
-    zone = ZoneInfo(tz)
-    today, end = now.astimezone(zone).date(), due.astimezone(zone).date()
-    sign = 1 if end >= today else -1
-    lo, hi = (today, end) if sign > 0 else (end, today)
-    days, day = 0, lo
-    while day < hi:
-        day += timedelta(days=1)
-        if day.weekday() < 5:
-            days += 1
-    return sign * days
+    today, end = calendar.local(now).date(), calendar.local(due).date()
+    one = timedelta(days=1)
+    return calendar.working_days_between(today + one, end + one)
 
 
 def details(session: Session, case: Case) -> CaseDetails:

@@ -13,6 +13,7 @@ from starlette.templating import Jinja2Templates
 from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
+from mailbot.render import Renderer
 from mailbot.web import csrf
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Web:
     settings: WebSection
     templates: Jinja2Templates
     limiter: RateLimiter
+    letters: Renderer  # the letters sent to customers (mailbot.templates), not web pages
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:

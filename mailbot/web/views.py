@@ -17,6 +17,7 @@ from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
 from mailbot.mail.html import sanitize_html
+from mailbot.procedure.letters import queue_outcome_letter
 from mailbot.web import casework as cw
 from mailbot.web.accounts import audit
 from mailbot.web.auth import action, page
@@ -167,7 +168,7 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
 def _days_left(web: Web, case: Case, now: datetime) -> int | None:
     if case.status == "closed":
         return None
-    return cw.working_days_left(case.due_at, now, web.config.organisation.timezone)
+    return cw.working_days_left(case.due_at, now, web.config.policy.working_calendar())
 
 
 EVENT_TEXT = {
@@ -184,6 +185,10 @@ EVENT_TEXT = {
     "merged": "Merged into another case",
     "message_attached": "Message attached from another case",
     "case_split": "Child case opened",
+    "needs_attention": "Needs attention",
+    "acknowledgement_suppressed": "No automatic reply sent",
+    "transition_refused": "Change refused",
+    "appeal_window_expired": "Appeal window closed",
 }
 
 
@@ -282,6 +287,7 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
     web: Web = request.app.state.web
 
     def work() -> None:
+        decided = case.outcome_at
         cw.change_status(
             session,
             case,
@@ -291,6 +297,9 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
             _field(form, "outcome", 20000),
             policy=web.config.policy,
         )
+        if case.outcome_at != decided and case.customer_address:
+            # The customer is told the outcome, and their appeal rights, in writing.
+            queue_outcome_letter(session, web.config, web.letters, case, utcnow())
         flash(request, f"{case.reference}: {case.status.replace('_', ' ')}, stage {case.stage}")
 
     return _case_action(request, case, work)
