@@ -101,7 +101,11 @@ def _process(
     if verdict.kind == "bounce" and attach_bounce(session, ctx, row, verdict):
         row.state = MessageState.PROCESSED
         return
-    decision = thread_message(session, ctx, parsed, verdict, classification)
+    decision = (
+        ThreadDecision("new", None, "staff: a new matter")
+        if row.open_new_case
+        else thread_message(session, ctx, parsed, verdict, classification)
+    )
     if decision.action in ("attach", "reopen"):
         case = session.get(Case, decision.case_id)
         assert case is not None

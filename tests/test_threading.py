@@ -7,7 +7,9 @@ from support import MailEnv, make_email
 
 from mailbot.cases.threading import thread_key
 from mailbot.db.models import Case, CaseEvent, FolderCursor, Message, MessageState, Outbox
+from mailbot.db.web_models import User
 from mailbot.outgoing.compose import new_message_id
+from mailbot.web import casework as cw
 from mailbot.worker import Worker
 
 
@@ -56,6 +58,44 @@ def test_a_stranger_quoting_a_reference_is_a_possible_match(mail_env: MailEnv) -
         assert "not a party" in row.error
         assert s.scalar(select(func.count()).select_from(Case)) == 1
     assert _count(worker, Outbox) == 1 and len(mail_env.smtp.received) == 1  # no new ack
+
+
+def test_staff_settle_a_possible_match_either_way(mail_env: MailEnv) -> None:
+    worker = mail_env.worker()
+    case = _open_one(mail_env, worker)
+    for who in ("partner", "neighbour"):
+        mail_env.send(
+            make_email(
+                subject=f"Re: [{case.reference}] about this",
+                body=f"Writing as the {who}.\n",
+                sender=f"{who.title()} <{who}@elsewhere.example>",
+            )
+        )
+    worker.run_once()
+    staff = User(username="agent", display_name="Agent", password_hash="-", role="agent")
+    with worker.db.transaction() as s:
+        partner, neighbour = s.scalars(
+            select(Message).where(Message.state == MessageState.POSSIBLE_MATCH).order_by(Message.id)
+        ).all()
+        cw.confirm_match(s, partner, s.get(Case, case.id), staff)  # type: ignore[arg-type]
+        cw.open_as_new_case(neighbour)
+    worker.run_once()  # the neighbour's message goes through the pipeline again
+
+    with worker.db.transaction() as s:
+        partner_row = s.get(Message, partner.id)
+        neighbour_row = s.get(Message, neighbour.id)
+        assert partner_row is not None and neighbour_row is not None
+        assert (partner_row.state, partner_row.case_id) == (MessageState.PROCESSED, case.id)
+        assert neighbour_row.state == MessageState.PROCESSED
+        new_case = s.get(Case, neighbour_row.case_id)
+        assert new_case is not None and new_case.id != case.id
+        assert new_case.customer_address == "neighbour@elsewhere.example"
+    assert "message_received" in _events(worker, case.id)
+    # The new matter was acknowledged like any other; the partner's message got no reply.
+    assert sorted(r.rcpts[0] for r in mail_env.smtp.received) == [
+        "customer@example.org",
+        "neighbour@elsewhere.example",
+    ]
 
 
 def test_a_reply_to_an_old_message_of_the_case_is_attached(mail_env: MailEnv) -> None:

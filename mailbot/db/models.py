@@ -120,6 +120,8 @@ class Message(Base):
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     # State "possible_match": the case it seems to belong to, for staff to confirm or not.
     possible_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # Staff decided a possible match is a new matter: the pipeline then opens a case for it.
+    open_new_case: Mapped[bool] = mapped_column(Boolean, default=False)
 
     case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
     attachments: Mapped[list[Attachment]] = relationship(

@@ -76,6 +76,8 @@ def routes() -> list[Any]:
         Route("/triage/{reference}/label", views.triage_label, methods=["POST"]),
         Route("/triage/{reference}/attach", views.triage_attach, methods=["POST"]),
         Route("/held/{message_id:int}/retry", views.retry_held, methods=["POST"]),
+        Route("/possible/{message_id:int}/attach", views.possible_attach, methods=["POST"]),
+        Route("/possible/{message_id:int}/new", views.possible_new, methods=["POST"]),
         Route("/feedback.jsonl", views.feedback_export),
         Route("/cases", views.cases_page),
         Route("/cases/{reference}", views.case_page),

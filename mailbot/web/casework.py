@@ -134,6 +134,28 @@ def possible_matches(session: Session, user: User, limit: int = 50) -> list[Poss
     return items
 
 
+def confirm_match(session: Session, message: Message, case: Case, user: User) -> None:
+    """Staff confirm a possible match: the message joins the case it quoted."""
+    message.case_id, message.possible_case_id = case.id, None
+    message.state, message.error = MessageState.PROCESSED, ""
+    record_event(
+        session,
+        case,
+        "message_received",
+        message.from_addr or "unknown sender",
+        message=message,
+        subject=message.subject,
+        attached_by=user.username,
+    )
+
+
+def open_as_new_case(message: Message) -> None:
+    """Staff say a possible match is a new matter: the worker opens (and acknowledges) a case
+    for it on its next round, through the normal pipeline."""
+    message.state, message.error = MessageState.RECEIVED, ""
+    message.possible_case_id, message.open_new_case = None, True
+
+
 def suggest_match(session: Session, user: User, case: Case) -> Case | None:
     if not case.customer_address:
         return None

@@ -125,6 +125,34 @@ def retry_held(request: Request, session: Session, user: User, form: FormData) -
     return _back(request, "/triage")
 
 
+def _possible_match(session: Session, request: Request) -> Message:
+    message = session.get(Message, int(request.path_params["message_id"]))
+    if message is None or message.state != MessageState.POSSIBLE_MATCH:
+        raise HTTPException(404, "no such possible match")
+    return message
+
+
+@action()
+def possible_attach(request: Request, session: Session, user: User, form: FormData) -> Response:
+    message = _possible_match(session, request)
+    case = cw.find_case(session, user, _field(form, "reference", 40).upper())
+    if case is None:
+        raise HTTPException(404, "no such case")
+    cw.confirm_match(session, message, case, user)
+    audit(session, user.username, "possible_match_attached", case.reference, message=message.id)
+    flash(request, f"Message {message.id} added to {case.reference}")
+    return _back(request, "/triage")
+
+
+@action()
+def possible_new(request: Request, session: Session, user: User, form: FormData) -> Response:
+    message = _possible_match(session, request)
+    cw.open_as_new_case(message)
+    audit(session, user.username, "possible_match_new_case", str(message.id))
+    flash(request, f"Message {message.id} will open a new case on the worker's next round")
+    return _back(request, "/triage")
+
+
 @page(role="manager")
 def feedback_export(request: Request, session: Session, user: User) -> Response:
     lines = [line + "\n" for line in export_jsonl(session)]

@@ -47,6 +47,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("possible_case_id", sa.Integer(), nullable=True))
+        batch_op.add_column(
+            sa.Column("open_new_case", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.create_foreign_key(
             batch_op.f("fk_messages_possible_case_id_cases"), "cases", ["possible_case_id"], ["id"]
         )
@@ -63,5 +66,6 @@ def downgrade() -> None:
             batch_op.f("fk_messages_possible_case_id_cases"), type_="foreignkey"
         )
         batch_op.drop_column("possible_case_id")
+        batch_op.drop_column("open_new_case")
     op.drop_table("undeliverable_addresses")
     op.drop_table("settings")
