@@ -6,6 +6,8 @@ import email
 import email.policy
 import hashlib
 import secrets
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -212,6 +214,8 @@ def _show(worker: Worker, smtp: SmtpServer, root: Path, config_path: Path) -> No
                 f"{c.subject[:40]:<40} {ack}"
             )
     click.echo(f"\nAcknowledgements sent: {len(smtp.received)} (saved in {sent_dir}/)")
-    click.echo(
-        f"Try:  mailbot --config {config_path} case {cases[0].reference if cases else 'REF'}"
-    )
+    # The command as it can be typed here: inside .venv, `mailbot` may not be on PATH.
+    beside = Path(sys.executable).with_name("mailbot")
+    command = str(beside) if beside.exists() and not shutil.which("mailbot") else "mailbot"
+    reference = cases[-1].reference if cases else "REF"
+    click.echo(f"Try:  {command} --config {config_path} case {reference}")
