@@ -270,26 +270,17 @@ class _Tick:
                     "a usable customer address",
                     respond_by=self._local(respond_by),
                 )
-            else:
-                name, extra = acknowledgement_letter(self.config, row)
-                self.letter(
-                    session,
-                    row,
-                    key,
-                    name,
-                    to,
-                    "a usable customer address",
-                    kind="acknowledgement",
-                    respond_by=self._local(self._stage_due(row)),
-                    **extra,
-                )
-            return
-        # Receipt: the pipeline queues it when the case opens; this catches up a case that
-        # opened without one (e.g. split in the web UI), unless it was deliberately withheld.
-        if not self.config.acknowledgement.enabled or any(
-            kind in ("acknowledgement_suppressed", "acknowledgement_skipped") for kind, _ in events
-        ):
-            return
+                return
+            respond_by = self._stage_due(row)
+        else:
+            # Receipt: the pipeline queues it when the case opens; this catches up a case
+            # that opened without one (e.g. split in the web UI), unless it was withheld.
+            if not self.config.acknowledgement.enabled or any(
+                kind in ("acknowledgement_suppressed", "acknowledgement_skipped")
+                for kind, _ in events
+            ):
+                return
+            respond_by = row.due_at
         name, extra = acknowledgement_letter(self.config, row)
         self.letter(
             session,
@@ -299,7 +290,7 @@ class _Tick:
             to,
             "a usable customer address",
             kind="acknowledgement",
-            respond_by=self._local(row.due_at),
+            respond_by=self._local(respond_by),
             **extra,
         )
 
