@@ -20,8 +20,9 @@ from mailbot.app import open_database
 from mailbot.cli import AppContext
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
-from mailbot.db.models import Attachment, Case, Message, Outbox
+from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import ClassifierFeedback, User
+from mailbot.mail.autoreply import mark_undeliverable
 from mailbot.web.app import create_app
 from mailbot.web.feedback import export_jsonl
 
@@ -273,3 +274,25 @@ def test_migration_on_every_backend(database_url: str) -> None:
             assert len(list(session.scalars(select(User)))) == 3
     finally:
         database.dispose()
+
+
+def test_staff_see_a_bouncing_address_and_a_manager_can_clear_it(
+    client: TestClient, db: Database
+) -> None:
+    ref = seed_case(db)
+    with db.transaction() as session:
+        mark_undeliverable(session, "pat@example.net", "550 5.1.1 mailbox unknown")
+    page = f"/cases/{ref}"
+    login(client, "agent")
+    html = client.get(page).text
+    assert "Mail to pat@example.net bounces" in html and "550 5.1.1 mailbox unknown" in html
+    assert f"{page}/deliverable" not in html  # agents see it; managers clear it
+    assert post(client, f"{page}/deliverable", {}, page).status_code == 403
+
+    login(client, "manager")
+    assert post(client, f"{page}/deliverable", {}, page).status_code == 303
+    assert "bounces" not in client.get(page).text
+    with db.transaction() as session:
+        assert session.get(UndeliverableAddress, "pat@example.net") is None
+        case = session.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None and "address_cleared" in [e.kind for e in case.events]

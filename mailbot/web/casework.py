@@ -15,7 +15,7 @@ from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.cases.store import allocate_reference, record_event
-from mailbot.db.models import Case, CaseEvent, Message, MessageState
+from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
 from mailbot.procedure import lifecycle
@@ -154,6 +154,23 @@ def open_as_new_case(message: Message) -> None:
     for it on its next round, through the normal pipeline."""
     message.state, message.error = MessageState.RECEIVED, ""
     message.possible_case_id, message.open_new_case = None, True
+
+
+def undeliverable(session: Session, case: Case) -> UndeliverableAddress | None:
+    """The bounce mark on the customer's address, if mail to it has bounced."""
+    if not case.customer_address:
+        return None
+    return session.get(UndeliverableAddress, case.customer_address.lower())
+
+
+def clear_undeliverable(session: Session, case: Case, user: User) -> None:
+    """Staff fixed the address (or the mailbox came back): automatic mail may go again."""
+    mark = undeliverable(session, case)
+    if mark is not None:
+        session.delete(mark)
+        record_event(
+            session, case, "address_cleared", user.username, address=mark.address, was=mark.reason
+        )
 
 
 def suggest_match(session: Session, user: User, case: Case) -> Case | None:

@@ -217,6 +217,7 @@ EVENT_TEXT = {
     "acknowledgement_suppressed": "No automatic reply sent",
     "transition_refused": "Change refused",
     "appeal_window_expired": "Appeal window closed",
+    "address_cleared": "Bounce mark cleared",
 }
 
 
@@ -277,6 +278,7 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         labels=cw.LABELS,
         children=children,
         reply_token=secrets.token_urlsafe(16),
+        undeliverable=cw.undeliverable(session, case),
     )
 
 
@@ -337,6 +339,14 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
 def case_confidential(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
     cw.set_confidential(session, case, user, form.get("confidential") == "1")
+    return _back(request, f"/cases/{case.reference}")
+
+
+@action(role="manager")
+def case_deliverable(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    cw.clear_undeliverable(session, case, user)
+    flash(request, f"{case.customer_address}: automatic mail will be sent again")
     return _back(request, f"/cases/{case.reference}")
 
 
