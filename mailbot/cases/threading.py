@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailbot.cases.references import find_references
@@ -148,17 +148,31 @@ def decide(signals: Signals) -> ThreadDecision:
 # --- gathering the evidence ------------------------------------------------------------------
 
 
+# Keys already committed, per database: a key never changes once stored, and reading it for
+# every message would cost two queries each.
+_known_keys: dict[str, bytes] = {}
+
+
 def thread_key(session: Session) -> bytes:
     """The key that signs our Message-IDs, shared by every worker through the database.
 
-    Migration 0004 creates it; a database made any other way gets one on first use.
+    It is created on first use (by whichever worker gets there first) and never changes.
     """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    database = engine.url.render_as_string(hide_password=False)
+    if database in _known_keys:
+        return _known_keys[database]
     value = session.scalar(select(Setting.value).where(Setting.name == THREAD_KEY_SETTING))
     if value is None:
         insert_ignoring_conflicts(
             session, Setting, [{"name": THREAD_KEY_SETTING, "value": secrets.token_hex(32)}]
         )
         value = session.scalar(select(Setting.value).where(Setting.name == THREAD_KEY_SETTING))
+        # Not remembered: this transaction may still roll back and take the key with it.
+        session.info["thread_key_uncommitted"] = True
+    elif not session.info.get("thread_key_uncommitted"):
+        _known_keys[database] = bytes.fromhex(value)
     assert value is not None
     return bytes.fromhex(value)
 
