@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import re
 import signal
@@ -32,7 +33,10 @@ def _cases(worker) -> list[Case]:  # type: ignore[no-untyped-def]
         return list(s.scalars(select(Case).order_by(Case.id)))
 
 
-def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(mail_env: MailEnv):
+def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(
+    mail_env: MailEnv, caplog
+):
+    caplog.set_level(logging.INFO, logger="mailbot")
     mail_env.send(make_email(message_id="order-1"))
     worker = mail_env.worker(mail_env.config(classifier={}))  # the shipped spaCy model
 
@@ -64,6 +68,9 @@ def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(mail_env
                 select(CaseEvent.kind).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
             )
         )
+    # Logs name the case, not the customer (they travel further than the case log).
+    ours = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("mailbot"))
+    assert case.reference in ours and "customer@example.org" not in ours
     assert kinds == [
         "message_received",
         "case_opened",

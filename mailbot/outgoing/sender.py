@@ -89,9 +89,8 @@ def _attempt(
                 item.attempts, config.worker.retry_base_seconds
             )
             log.warning(
-                "outbox %d to %s: %s; retrying at %s",
-                item.id,
-                item.to_addr,
+                "%s: %s; retrying at %s",
+                _label(session, item),
                 exc,
                 item.next_attempt_at.isoformat(timespec="seconds"),
             )
@@ -110,19 +109,20 @@ def _attempt(
             to=item.to_addr,
             message_id=item.message_id,
         )
-    log.info(
-        "outbox %d sent: %s to %s%s",
-        item.id,
-        item.kind,
-        item.to_addr,
-        f" for {case.reference}" if case else "",
-    )
+    log.info("%s sent", _label(session, item))
     return 1
+
+
+def _label(session: Session, item: Outbox) -> str:
+    """How logs name an outgoing mail: by case reference, never by the customer's address
+    (logs are kept and shipped around more freely than the case log)."""
+    case = session.get(Case, item.case_id) if item.case_id else None
+    return f"outbox {item.id} ({item.kind}{f' for {case.reference}' if case else ''})"
 
 
 def _give_up(session: Session, item: Outbox, why: str) -> None:
     item.state, item.last_error = OutboxState.FAILED, why
-    log.error("outbox %d to %s failed for good: %s", item.id, item.to_addr, why)
+    log.error("%s failed for good: %s", _label(session, item), why)
     case = session.get(Case, item.case_id) if item.case_id else None
     if case is not None:
         record_event(
