@@ -23,7 +23,6 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 from imapclient import IMAPClient
@@ -38,6 +37,7 @@ from mailbot.localmail.ports import (
     tail,
     wait_until,
 )
+from mailbot.localmail.service import Service
 
 DEFAULT_USERS = ("customerservices", "info", "manager", "customer")
 DOMAIN = "example.org"
@@ -72,7 +72,7 @@ class DovecotError(RuntimeError):
     pass
 
 
-class Dovecot:
+class Dovecot(Service):
     """A Dovecot instance living entirely under `root`.
 
     Layout: root/etc (config, users, TLS cert), root/mail/<user>/Maildir, root/log/dovecot.log,
@@ -200,18 +200,6 @@ class Dovecot:
         """Stop and start again on the same ports; mail is kept."""
         self.stop(kill=kill)
         self.start()
-
-    def __enter__(self) -> Dovecot:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- clients ---------------------------------------------------------------------------
 

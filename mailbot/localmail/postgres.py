@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from mailbot.localmail.ports import (
@@ -29,6 +28,7 @@ from mailbot.localmail.ports import (
     tail,
     wait_until,
 )
+from mailbot.localmail.service import Service
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _running: set[Postgres] = set()
@@ -68,7 +68,7 @@ def find_bindir() -> Path | None:
     return None
 
 
-class Postgres:
+class Postgres(Service):
     def __init__(self, root: Path, port: int | None = None) -> None:
         self.root = Path(root).absolute()
         self.host = LOCALHOST
@@ -145,18 +145,6 @@ class Postgres:
     def restart(self, *, immediate: bool = False) -> None:
         self.stop(immediate=immediate)
         self.start()
-
-    def __enter__(self) -> Postgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- databases -------------------------------------------------------------------------
 

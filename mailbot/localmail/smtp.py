@@ -14,13 +14,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailbot.localmail.ports import LOCALHOST, free_port, port_is_bindable
+from mailbot.localmail.service import Service
 
 if TYPE_CHECKING:
     from mailbot.localmail.dovecot import Dovecot
@@ -76,7 +76,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SmtpServer:
+class SmtpServer(Service):
     """An SMTP server on 127.0.0.1 (port chosen free unless given).
 
     Thread-safe: the test thread reads `received` while the server thread appends to it.
@@ -137,18 +137,6 @@ class SmtpServer:
     def restart(self) -> None:
         self.stop()
         self.start()
-
-    def __enter__(self) -> SmtpServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- fault injection -------------------------------------------------------------------
 
