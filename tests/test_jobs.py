@@ -23,6 +23,8 @@ from support import MailEnv
 
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.mail.autoreply import mark_undeliverable
+from mailbot.procedure import lifecycle
+from mailbot.procedure.casefile import transition
 from mailbot.procedure.jobs import outbox_key, planner_key, tick
 
 RECEIVED = at("2026-11-02 10:00")  # a Monday
@@ -156,9 +158,13 @@ def test_no_letter_goes_to_an_undeliverable_customer_and_that_is_audited_once(
 
     assert sent_to(mail_env, "customer@example.org") == []
     with worker.db.transaction() as s:
-        reasons = list(s.scalars(
-            select(CaseEvent.detail).join(Case).where(
-                Case.reference == ref, CaseEvent.kind == "holding_letter_suppressed")))
+        reasons = list(
+            s.scalars(
+                select(CaseEvent.detail)
+                .join(Case)
+                .where(Case.reference == ref, CaseEvent.kind == "holding_letter_suppressed")
+            )
+        )
     assert len(reasons) == 1 and "undeliverable" in reasons[0]["reason"]
 
 
@@ -223,3 +229,27 @@ def test_outbox_keys_round_trip() -> None:
         "reminder:CS-2026-00001:frontline:1"
     )
     assert planner_key("digest:2026-11-23") is None
+
+
+def test_an_appeal_is_acknowledged_once_and_the_stage_is_stamped(mail_env: MailEnv) -> None:
+    clock, worker, [ref] = _setup(mail_env)
+    policy = worker.config.policy
+    steps = (
+        ("stage_changed", lambda c: lifecycle.escalate(policy, c, at("2026-11-03 10:00"))),
+        ("outcome_given", lambda c: lifecycle.record_outcome(c, at("2026-11-04 10:00"), "upheld")),
+        ("appealed", lambda c: lifecycle.appeal(policy, c, at("2026-11-05 10:00"))),
+    )
+    with worker.db.transaction() as s:
+        row = s.scalars(select(Case).where(Case.reference == ref)).one()
+        for kind, step in steps:
+            transition(s, policy, row, kind, step, "staff")
+
+    assert _cases(_tick(worker, clock, "2026-11-05 10:05")) == [f"ack:{ref}:appeal"]
+    [letter] = sent_to(mail_env, "customer@example.org")
+    assert f"[{ref}]" in letter.message()["Subject"]
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case).where(Case.reference == ref)).one()
+        assert case.stage == "appeal"
+        assert case.stage_acknowledged_at == at("2026-11-05 10:05")
+    # Stamped: the planner no longer counts the appeal's acknowledgement as due.
+    assert _cases(_tick(worker, clock, "2026-11-06 10:05")) == []

@@ -22,6 +22,7 @@ from mailbot.db.engine import Database
 from mailbot.db.models import Case, Outbox, OutboxState
 from mailbot.db.types import utcnow
 from mailbot.outgoing.smtp import PermanentFailure, SmtpConnection, TemporaryFailure
+from mailbot.procedure.jobs import planner_key
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,7 @@ def _attempt(
     item.state, item.sent_at, item.last_error = OutboxState.SENT, now, ""
     case = session.get(Case, item.case_id) if item.case_id else None
     if case is not None:
-        if item.kind == "acknowledgement" and case.acknowledged_at is None:
-            case.acknowledged_at = now
+        note_acknowledged(case, item.idempotency_key, now)
         record_event(
             session,
             case,
@@ -111,6 +111,22 @@ def _attempt(
         )
     log.info("%s sent", _label(session, item))
     return 1
+
+
+def note_acknowledged(case: Case, key: str, now: datetime) -> None:
+    """An acknowledgement went out: stamp receipt (`ack:REF`) or the stage (`ack:REF:STAGE`).
+
+    Keyed on the outbox key, not the letter's kind: an appeal's acknowledgement is its own
+    template, and the SLA report needs the stage stamped to tell met from missed.
+    """
+    key_of = planner_key(key)
+    if key_of is None or key_of[0] != "acknowledge":
+        return
+    if len(key_of) == 2:
+        if case.acknowledged_at is None:
+            case.acknowledged_at = now
+    elif key_of[2] == case.stage and case.stage_acknowledged_at is None:
+        case.stage_acknowledged_at = now
 
 
 def _label(session: Session, item: Outbox) -> str:
