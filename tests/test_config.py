@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel
 
-from mailbot.cli import main
+from mailbot.cli import hoist_global_options, main
 from mailbot.config import Config, ConfigError, load_config, parse_config
 from mailbot.procedure.policy import Policy
 
@@ -178,3 +178,17 @@ def _submodels(annotation: object) -> list[type[BaseModel]]:
 
 def _all_keys(model: type[BaseModel]) -> set[str]:
     return {name for m, name, field in _fields(model) if not _submodels(field.annotation)}
+
+
+def test_config_may_follow_the_command(tmp_path):
+    path = tmp_path / "mailbot.toml"
+    path.write_text("[[mailbox]]\nname = 3\n")
+    for args in (
+        ["config", "check", "--config", str(path)],
+        ["config", "check", f"--config={path}", "-v"],
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: config: mailbox[0].name")
+    # After `--` it is an argument, not the option.
+    assert hoist_global_options(["classify", "--", "--config"]) == ["classify", "--", "--config"]

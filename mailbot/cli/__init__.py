@@ -29,8 +29,42 @@ class AppContext:
         return self._config
 
 
+# Options of `mailbot` itself that people naturally type after the command too.
+_GLOBAL_WITH_VALUE = ("--config",)
+_GLOBAL_FLAGS = ("-v", "--verbose")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`mailbot run --config x.toml` means `mailbot --config x.toml run`.
+
+    Only exact option tokens move, and nothing after a `--`: `mailbot classify "--config"`
+    still classifies that text.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in _GLOBAL_WITH_VALUE and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        if arg.split("=", 1)[0] in _GLOBAL_WITH_VALUE or arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
 class MailbotGroup(click.Group):
     """Turns a bad config into one line however deep it is found, never a traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def invoke(self, ctx: click.Context) -> object:
         try:
