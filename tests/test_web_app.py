@@ -296,3 +296,23 @@ def test_staff_see_a_bouncing_address_and_a_manager_can_clear_it(
         assert session.get(UndeliverableAddress, "pat@example.net") is None
         case = session.scalar(select(Case).where(Case.reference == ref))
         assert case is not None and "address_cleared" in [e.kind for e in case.events]
+
+
+def test_the_case_list_pages_through_every_case_keeping_the_filters(
+    client: TestClient, db: Database
+) -> None:
+    refs = [seed_case(db, subject=f"Bin {i}") for i in range(105)]  # oldest first
+    login(client, "agent")
+
+    first = client.get("/cases").text
+    assert "1–100 of 105" in first and "page 1 of 2" in first
+    assert refs[-1] in first and refs[0] not in first
+    second = client.get("/cases", params={"page": "2"}).text
+    assert "101–105 of 105" in second
+    assert all(ref in second for ref in refs[:5]) and refs[5] not in second
+
+    filtered = client.get("/cases", params={"q": "bin", "status": "open"}).text
+    assert 'href="/cases?q=bin&amp;status=open&amp;page=2"' in filtered
+    # Past the end (the list shrank) or nonsense: the last page, or the first.
+    assert "101–105 of 105" in client.get("/cases", params={"page": "99"}).text
+    assert "1–100 of 105" in client.get("/cases", params={"page": "x"}).text

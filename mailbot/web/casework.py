@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.cases.store import allocate_reference, record_event
@@ -293,10 +293,46 @@ class CaseFilters:
         )
 
 
+@dataclass(frozen=True)
+class CasePage:
+    """One page of the case list, newest first, and where it sits in the whole result."""
+
+    cases: list[Case]
+    total: int
+    page: int  # 1-based
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def first(self) -> int:
+        """Position of the first case shown (1-based; 0 when there is none)."""
+        return (self.page - 1) * self.per_page + 1 if self.cases else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.cases) - 1 if self.cases else 0
+
+
+def page_number(raw: str | None) -> int:
+    """The ?page= parameter; anything that is not a positive number is page 1."""
+    try:
+        return max(1, int(raw or 1))
+    except ValueError:
+        return 1
+
+
 def search_cases(
-    session: Session, user: User, filters: CaseFilters, now: datetime, limit: int = 200
-) -> list[Case]:
-    query = visible_cases(user).order_by(Case.received_at.desc(), Case.id.desc()).limit(limit)
+    session: Session,
+    user: User,
+    filters: CaseFilters,
+    now: datetime,
+    page: int = 1,
+    per_page: int = 100,
+) -> CasePage:
+    query = visible_cases(user)
     for column, value in (
         (Case.status, filters.status),
         (Case.stage, filters.stage),
@@ -322,7 +358,15 @@ def search_cases(
                 Case.summary.ilike(like),
             )
         )
-    return list(session.scalars(query))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # A page past the end (the list shrank since the link was made) shows the last page.
+    page = min(page, max(1, -(-total // per_page)))
+    rows = session.scalars(
+        query.order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return CasePage(list(rows), total, page, per_page)
 
 
 def working_days_left(due: datetime | None, now: datetime, calendar: WorkingCalendar) -> int | None:

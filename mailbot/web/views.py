@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -174,7 +176,10 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
     if filters.confidential and not user.at_least("manager"):
         raise HTTPException(403, "confidential cases need the manager role")
     now = utcnow()
-    rows = cw.search_cases(session, user, filters, now)
+    found = cw.search_cases(
+        session, user, filters, now, page=cw.page_number(request.query_params.get("page"))
+    )
+    rows = found.cases
     managers = sorted({m for m in session.scalars(select(Case.referral_manager).distinct()) if m})
     return render(
         request,
@@ -182,6 +187,8 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         user,
         nav="cases",
         cases=rows,
+        found=found,
+        page_link=_page_link(request),
         filters=filters,
         days_left={c.id: _days_left(web, c, now) for c in rows},
         statuses=cw.STATUSES,
@@ -191,6 +198,16 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         managers=managers,
         labels=cw.LABELS,
     )
+
+
+def _page_link(request: Request) -> Callable[[int], str]:
+    """The case list's URL for another page, keeping the filters."""
+
+    def link(page: int) -> str:
+        params = {k: v for k, v in request.query_params.items() if k != "page"}
+        return "/cases?" + urlencode({**params, "page": page})
+
+    return link
 
 
 def _days_left(web: Web, case: Case, now: datetime) -> int | None:
