@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 from web_support import PASSWORD, add_users, login, post, seed_case, web_config
@@ -24,6 +27,7 @@ from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAd
 from mailbot.db.web_models import ClassifierFeedback, User
 from mailbot.mail.autoreply import mark_undeliverable
 from mailbot.web.app import create_app
+from mailbot.web.auth import page
 from mailbot.web.feedback import export_jsonl
 
 
@@ -316,3 +320,24 @@ def test_the_case_list_pages_through_every_case_keeping_the_filters(
     # Past the end (the list shrank) or nonsense: the last page, or the first.
     assert "101–105 of 105" in client.get("/cases", params={"page": "99"}).text
     assert "1–100 of 105" in client.get("/cases", params={"page": "x"}).text
+
+
+def test_views_run_their_database_work_off_the_event_loop(client: TestClient) -> None:
+    """A slow query or argon2 must not stall every other request: views run on a thread."""
+    loop_thread: list[threading.Thread] = []
+    view_thread: list[threading.Thread] = []
+
+    async def where(request: Request) -> Response:
+        loop_thread.append(threading.current_thread())
+        return PlainTextResponse("ok")
+
+    @page()
+    def probe(request: Request, session: object, user: User) -> Response:
+        view_thread.append(threading.current_thread())
+        return PlainTextResponse(user.username)
+
+    client.app.router.routes += [Route("/probe", probe), Route("/where", where)]  # type: ignore[attr-defined]
+    login(client, "agent")
+    assert client.get("/where").text == "ok"
+    assert client.get("/probe").text == "agent"
+    assert view_thread and view_thread[0] is not loop_thread[0]

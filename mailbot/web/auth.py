@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,6 +42,7 @@ class RateLimiter:
     ):
         self.limit, self.window, self.clock = limit, window, clock
         self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()  # log-ins are checked on worker threads
 
     def _recent(self, key: str) -> deque[float]:
         stamps = self._failures[key]
@@ -48,15 +51,18 @@ class RateLimiter:
         return stamps
 
     def blocked(self, *keys: str) -> bool:
-        return any(len(self._recent(k)) >= self.limit for k in keys)
+        with self._lock:
+            return any(len(self._recent(k)) >= self.limit for k in keys)
 
     def failed(self, *keys: str) -> None:
-        for key in keys:
-            self._recent(key).append(self.clock())
+        with self._lock:
+            for key in keys:
+                self._recent(key).append(self.clock())
 
     def clear(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
 
 
 def signed_in_user(request: Request, session: Session) -> User:
@@ -87,10 +93,14 @@ def page(role: str = "agent") -> Callable[[PageView], Endpoint]:
         @wraps(view)
         async def endpoint(request: Request) -> Response:
             web: Web = request.app.state.web
-            with web.db.transaction() as session:
-                user = signed_in_user(request, session)
-                _require(user, role)
-                return view(request, session, user)
+
+            def run() -> Response:
+                with web.db.transaction() as session:
+                    user = signed_in_user(request, session)
+                    _require(user, role)
+                    return view(request, session, user)
+
+            return await run_in_threadpool(run)
 
         return endpoint
 
@@ -106,10 +116,14 @@ def action(role: str = "agent") -> Callable[[ActionView], Endpoint]:
             web: Web = request.app.state.web
             form = await request.form()
             csrf.check(request, form)
-            with web.db.transaction() as session:
-                user = signed_in_user(request, session)
-                _require(user, role)
-                return view(request, session, user, form)
+
+            def run() -> Response:
+                with web.db.transaction() as session:
+                    user = signed_in_user(request, session)
+                    _require(user, role)
+                    return view(request, session, user, form)
+
+            return await run_in_threadpool(run)
 
         return endpoint
 
@@ -147,31 +161,39 @@ async def login(request: Request) -> Response:
             username=username,
             error="Too many failed attempts. Wait a few minutes and try again.",
         )
-    with web.db.transaction() as session:
-        user = authenticate(session, username, password)
-        if user is None:
-            web.limiter.failed(*keys)
-            audit(session, username or "-", "login_failed", address)
-            log.info("failed log-in for %s from %s", username, address)
-            return render(
-                request,
-                "login.html",
-                None,
-                status_code=401,
-                next=next_url,
-                username=username,
-                error="That user name and password do not match an active account.",
+
+    def check_password() -> Response | None:
+        with web.db.transaction() as session:
+            user = authenticate(session, username, password)
+            if user is None:
+                web.limiter.failed(*keys)
+                audit(session, username or "-", "login_failed", address)
+                log.info("failed log-in for %s from %s", username, address)
+                return render(
+                    request,
+                    "login.html",
+                    None,
+                    status_code=401,
+                    next=next_url,
+                    username=username,
+                    error="That user name and password do not match an active account.",
+                )
+            web.limiter.clear(*keys)
+            audit(session, user.username, "login", address)
+            request.session.clear()  # a fresh session (and CSRF token) on every log-in
+            request.session.update(
+                uid=user.id,
+                stamp=session_stamp(user),
+                exp=int(time.time() + web.settings.session_hours * 3600),
             )
-        web.limiter.clear(*keys)
-        audit(session, user.username, "login", address)
-        request.session.clear()  # a fresh session (and CSRF token) on every log-in
-        request.session.update(
-            uid=user.id,
-            stamp=session_stamp(user),
-            exp=int(time.time() + web.settings.session_hours * 3600),
-        )
-        csrf.token(request)
-        log.info("%s logged in", user.username)
+            csrf.token(request)
+            log.info("%s logged in", user.username)
+        return None
+
+    # Off the event loop: the database, and argon2, which is slow on purpose.
+    refused = await run_in_threadpool(check_password)
+    if refused is not None:
+        return refused
     return RedirectResponse(next_url, status_code=303)
 
 
@@ -180,10 +202,14 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     csrf.check(request, form)
     uid = request.session.get("uid")
-    with web.db.transaction() as session:
-        user = session.get(User, uid) if isinstance(uid, int) else None
-        if user is not None:
-            audit(session, user.username, "logout")
+
+    def record() -> None:
+        with web.db.transaction() as session:
+            user = session.get(User, uid) if isinstance(uid, int) else None
+            if user is not None:
+                audit(session, user.username, "logout")
+
+    await run_in_threadpool(record)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
