@@ -1,6 +1,6 @@
 """Emails per second for the classifier on one core, model loaded once.
 
-    python benchmarks/classify_speed.py [--kind spacy|rules] [--n 2000] [--words 150]
+    python benchmarks/classify_speed.py [--kind spacy|spacy+minilm|rules] [--n 2000] [--words 150]
 
 Builds ~150-word emails by joining the corpus's messages, pins the process to one CPU, warms
 up, then times `classify_many` (the worker's path) and `classify` one message at a time.
@@ -32,7 +32,7 @@ def emails(n: int, words: int, seed: int = 1) -> list[Inbound]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=["spacy", "rules"], default="spacy")
+    parser.add_argument("--kind", choices=["spacy", "spacy+minilm", "rules"], default="spacy")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--words", type=int, default=150)
     args = parser.parse_args()

@@ -192,3 +192,15 @@ def test_config_may_follow_the_command(tmp_path):
         assert result.output.startswith("Error: config: mailbox[0].name")
     # After `--` it is an argument, not the option.
     assert hoist_global_options(["classify", "--", "--config"]) == ["classify", "--", "--config"]
+
+
+def test_a_classifier_that_cannot_load_is_one_line(tmp_path):
+    path = tmp_path / "mailbot.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "m.db"}"\n'
+        f'[classifier]\nmodel_path = "{tmp_path / "no-model"}"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "poll", "--once"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: [classifier]: cannot load the spaCy classifier")
+    assert result.output.strip().count("\n") == 0

@@ -14,6 +14,7 @@ from mailbot.classifiers.corpus import clean_subject
 from mailbot.classifiers.evidence import CueHit, reasons_for
 from mailbot.classifiers.flags import FlagFinder
 from mailbot.classifiers.rules import decide
+from mailbot.classifiers.sentence import average
 from mailbot.classifiers.spacy_pipeline import components
 from mailbot.classifiers.spacy_pipeline.components import CUE_KEY
 from spacy.language import Language
@@ -21,6 +22,7 @@ from spacy.tokens import Doc
 
 if TYPE_CHECKING:
     from mailbot.classifiers import ClassifierSettings
+    from mailbot.classifiers.sentence import SentenceOpinion
 
 CALIBRATION_FILE = "mailbot.json"
 
@@ -64,6 +66,7 @@ class SpacyClassifier:
         max_evidence: int = 5,
         version: str = "",
         batch_size: int = 128,
+        second_opinion: SentenceOpinion | None = None,
     ) -> None:
         self.nlp = nlp
         self.flags = flags
@@ -72,7 +75,10 @@ class SpacyClassifier:
         self.compliment_threshold = compliment_threshold
         self.max_evidence = max_evidence
         self.batch_size = batch_size
-        self.name = f"spacy-cuebow {version}".strip()
+        # Averaged with the model's probabilities (kind "spacy+minilm"); evidence stays ours.
+        self.second_opinion = second_opinion
+        suffix = f"+{second_opinion.name}" if second_opinion else ""
+        self.name = f"spacy-cuebow{suffix} {version}".strip()
 
     @classmethod
     def load(cls, settings: ClassifierSettings) -> SpacyClassifier:
@@ -101,6 +107,7 @@ class SpacyClassifier:
             compliment_threshold=settings.compliment_threshold,
             max_evidence=settings.max_evidence,
             version=str(meta.get("version", nlp.meta.get("version", ""))),
+            second_opinion=_second_opinion(settings, path),
         )
 
     def probabilities(self, docs: Iterable[Doc]) -> list[dict[str, float]]:
@@ -112,10 +119,13 @@ class SpacyClassifier:
     def classify_many(self, items: Iterable[Inbound]) -> list[Classification]:
         items = list(items)
         inputs = [model_input(i.text, i.subject) for i in items]
-        docs = self.nlp.pipe((t for t, _ in inputs), batch_size=self.batch_size)
+        docs = list(self.nlp.pipe((t for t, _ in inputs), batch_size=self.batch_size))
+        all_probs = [calibrate(doc.cats, self.temperature) for doc in docs]
+        if self.second_opinion is not None:
+            others = self.second_opinion([t for t, _ in inputs])
+            all_probs = [average(a, b) for a, b in zip(all_probs, others, strict=True)]
         out = []
-        for item, (_, offset), doc in zip(items, inputs, docs, strict=True):
-            probs = calibrate(doc.cats, self.temperature)
+        for item, (_, offset), doc, probs in zip(items, inputs, docs, all_probs, strict=True):
             label: Label = decide(probs, self.complaint_threshold, self.compliment_threshold)
             hits = _hits(doc, offset)
             reasons = reasons_for(label, hits, self.max_evidence)
@@ -144,6 +154,14 @@ class SpacyClassifier:
         ]
         p, s, e = max(scored)
         return (Evidence(text[s:e], s, e, f"the sentence most like a complaint ({p:.2f})"),)
+
+
+def _second_opinion(settings: ClassifierSettings, path: Path) -> SentenceOpinion | None:
+    if settings.kind != "spacy+minilm":
+        return None
+    from mailbot.classifiers.sentence import SentenceOpinion
+
+    return SentenceOpinion.load(path)
 
 
 def _hits(doc: Doc, offset: int) -> Sequence[CueHit]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mailbot.classifiers import ClassifierLoadError
 from mailbot.config import ENV_VAR, Config, ConfigError, load_config
 
 
@@ -71,6 +72,10 @@ class MailbotGroup(click.Group):
             return super().invoke(ctx)
         except ConfigError as exc:
             raise click.ClickException(f"config: {exc}") from None
+        except ClassifierLoadError as exc:
+            raise click.ClickException(
+                f"[classifier]: {exc} (check kind and model_path in the config)"
+            ) from None
 
 
 @click.group(cls=MailbotGroup, context_settings={"help_option_names": ["-h", "--help"]})

