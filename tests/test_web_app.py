@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -17,15 +18,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from web_support import PASSWORD, add_users, login, post, seed_case, web_config
+from web_support import PASSWORD, add_users, csrf_of, login, post, seed_case, web_config
 
 from mailbot.app import open_database
 from mailbot.cli import AppContext
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
 from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAddress
-from mailbot.db.web_models import ClassifierFeedback, User
+from mailbot.db.web_models import AuditEntry, ClassifierFeedback, User
 from mailbot.mail.autoreply import mark_undeliverable
+from mailbot.web.accounts import authenticate
 from mailbot.web.app import create_app
 from mailbot.web.auth import page
 from mailbot.web.feedback import export_jsonl
@@ -82,7 +84,11 @@ def test_every_state_change_needs_the_csrf_token(client: TestClient, db: Databas
     posts = [r for r in app.routes if isinstance(r, Route) and "POST" in (r.methods or ())]  # type: ignore[attr-defined]
     assert len(posts) >= 10
     for route in posts:
-        path = route.path.replace("{reference}", ref).replace("{message_id:int}", "1")
+        path = (
+            route.path.replace("{reference}", ref)
+            .replace("{message_id:int}", "1")
+            .replace("{username}", "agent")
+        )
         response = client.post(path, data={"label": "complaint"}, follow_redirects=False)
         assert response.status_code == 403, path
     with db.transaction() as session:
@@ -267,7 +273,21 @@ def test_users_cli(db: Database) -> None:
         casey = session.scalar(select(User).where(User.username == "casey"))
         assert casey is not None and not casey.active
         assert casey.password_hash.startswith("$argon2id$")
+        before = casey.password_hash
     assert PASSWORD  # the shared test password is long enough for add_user
+
+    reset = runner.invoke(users, ["password", "casey", "--generate"], obj=obj)
+    assert reset.exit_code == 0, reset.output
+    new = reset.output.split("password: ")[1].strip()
+    with db.transaction() as session:
+        assert authenticate(session, "casey", new) is None  # disabled still
+        casey = session.scalar(select(User).where(User.username == "casey"))
+        assert casey is not None and casey.password_hash != before
+    assert runner.invoke(users, ["enable", "casey"], obj=obj).exit_code == 0
+    with db.transaction() as session:
+        assert authenticate(session, "casey", new) is not None
+    missing = runner.invoke(users, ["password", "nobody", "--generate"], obj=obj)
+    assert missing.exit_code == 1 and "no user nobody" in missing.output
 
 
 def test_migration_on_every_backend(database_url: str) -> None:
@@ -341,3 +361,92 @@ def test_views_run_their_database_work_off_the_event_loop(client: TestClient) ->
     assert client.get("/where").text == "ok"
     assert client.get("/probe").text == "agent"
     assert view_thread and view_thread[0] is not loop_thread[0]
+
+
+def _handed_over_password(html: str) -> str:
+    found = re.search(r'<code class="secret">([^<]+)</code>', html)
+    assert found, "no password shown"
+    return found.group(1)
+
+
+def test_an_admin_adds_a_user_who_logs_in_with_the_password_shown_once(
+    client: TestClient, db: Database
+) -> None:
+    login(client, "admin")
+    response = post(
+        client,
+        "/users",
+        {"username": "Sam.Jones", "display_name": "Sam Jones", "role": "manager"},
+        page="/users",
+    )
+    assert response.status_code == 200
+    password = _handed_over_password(response.text)
+    assert "sam.jones" in response.text
+    # Shown once: not on the next view of the page, and not in the session cookie.
+    assert password not in client.get("/users").text
+    assert password not in "".join(client.cookies.values())
+
+    other = TestClient(client.app)
+    assert login(other, "sam.jones", password).status_code == 303
+    assert "Morgan Manager" not in other.get("/account").text
+    assert "Sam Jones" in other.get("/account").text
+    with db.transaction() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "user_added"))
+        assert entry is not None and entry.username == "admin" and entry.target == "sam.jones"
+
+
+def test_only_admins_manage_users(client: TestClient) -> None:
+    login(client, "manager")
+    assert client.get("/users").status_code == 403
+    assert "/users" not in client.get("/cases").text  # no menu entry either
+    token = csrf_of(client.get("/account").text)
+    response = client.post("/users/agent/password", data={"csrf_token": token})
+    assert response.status_code == 403
+
+
+def test_a_reset_password_ends_the_users_sessions(client: TestClient) -> None:
+    agent = TestClient(client.app)
+    login(agent, "agent")
+    assert agent.get("/triage").status_code == 200
+    login(client, "admin")
+    password = _handed_over_password(post(client, "/users/agent/password", {}, "/users").text)
+    assert agent.get("/triage", follow_redirects=False).status_code == 303  # signed out
+    assert login(agent, "agent").status_code == 401  # the old password is gone
+    assert login(agent, "agent", password).status_code == 303
+
+
+def test_disable_enable_and_no_locking_yourself_out(client: TestClient) -> None:
+    login(client, "admin")
+    post(client, "/users/agent/active", {"active": "0"}, "/users")
+    page = client.get("/users").text
+    assert "agent disabled." in page
+    assert login(TestClient(client.app), "agent").status_code == 401
+    post(client, "/users/agent/active", {"active": "1"}, "/users")
+    assert login(TestClient(client.app), "agent").status_code == 303
+    post(client, "/users/admin/active", {"active": "0"}, "/users")
+    assert "you cannot disable your own account" in client.get("/users").text
+    assert client.get("/users").status_code == 200  # still signed in, still admin
+
+
+def test_everyone_changes_their_own_password(client: TestClient) -> None:
+    login(client, "agent")
+    elsewhere = TestClient(client.app)
+    login(elsewhere, "agent")
+    new = "a much longer passphrase"
+
+    def change(current: str, new_password: str, confirm: str) -> str:
+        data = {
+            "current_password": current,
+            "new_password": new_password,
+            "confirm_password": confirm,
+        }
+        post(client, "/account/password", data, "/account")
+        return client.get("/account").text
+
+    assert "current password is not right" in change("wrong", new, new)
+    assert "differ" in change(PASSWORD, new, new + "x")
+    assert "at least 10 characters" in change(PASSWORD, "short", "short")
+    assert "Password changed" in change(PASSWORD, new, new)
+    assert client.get("/triage").status_code == 200  # this session stays
+    assert elsewhere.get("/triage", follow_redirects=False).status_code == 303  # others end
+    assert login(TestClient(client.app), "agent", new).status_code == 303

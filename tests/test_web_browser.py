@@ -20,8 +20,10 @@ from web_support import (  # noqa: F401  (browser_type_launch_args overrides pyt
     add_users,
     browser_type_launch_args,
     live_server,
+    web_config,
 )
 
+from mailbot.app import open_database
 from mailbot.db.models import Case
 from mailbot.web.app import create_app
 
@@ -185,3 +187,44 @@ def test_triage_reply_stage_and_hostile_html(mail_env: MailEnv, page: Page, trap
     ]
     assert len(sent) == 1
     assert sent[0]["In-Reply-To"] and sent[0]["Auto-Submitted"] is None
+
+
+@pytest.mark.slow
+def test_an_admin_adds_a_user_who_then_changes_their_password(tmp_path: Path, page: Page) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    db = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    add_users(db)
+    app = create_app(web_config(db.url), db, key="browser-test-key-" + "x" * 20)
+    with live_server(app) as base:
+        page.set_viewport_size({"width": 1360, "height": 900})
+
+        def log_in(username: str, password: str) -> None:
+            page.goto(f"{base}/login")
+            page.get_by_label("User name").fill(username)
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Log in").click()
+
+        log_in("admin", "correct horse battery")
+        page.get_by_role("link", name="Users").click()
+        page.get_by_label("User name").fill("jo.bloggs")
+        page.get_by_label("Name shown on replies").fill("Jo Bloggs")
+        page.get_by_label("Role").select_option("agent")
+        page.get_by_role("button", name="Add user").click()
+        expect(page.get_by_role("status")).to_contain_text("Password for jo.bloggs")
+        page.screenshot(path=str(SHOTS / "users.png"), full_page=True)
+        password = page.locator("code.secret").inner_text()
+        page.get_by_role("button", name="Log out").click()
+
+        log_in("jo.bloggs", password)
+        expect(page.get_by_role("heading", name="Triage")).to_be_visible()
+        expect(page.get_by_role("link", name="Users")).to_have_count(0)  # agents: no menu
+        page.get_by_role("link", name="Jo Bloggs").click()
+        page.get_by_label("Current password").fill(password)
+        page.get_by_label("New password", exact=True).fill("my own long passphrase")
+        page.get_by_label("New password again").fill("my own long passphrase")
+        page.get_by_role("button", name="Change password").click()
+        expect(page.get_by_role("status")).to_contain_text("Password changed")
+        page.get_by_role("button", name="Log out").click()
+        log_in("jo.bloggs", "my own long passphrase")
+        expect(page.get_by_role("heading", name="Triage")).to_be_visible()
+    db.dispose()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+from sqlalchemy.orm import Session
 
 from mailbot.app import open_database
 from mailbot.cli import AppContext
@@ -33,25 +35,45 @@ def add(
     generate: bool,
 ) -> None:
     """Add a user, e.g. `mailbot users add alice --role manager --name "Alice Smith"`."""
-    from mailbot.web.accounts import AccountError, add_user
+    from mailbot.web.accounts import add_user
 
-    if generate:
-        password = secrets.token_urlsafe(12)
-    elif password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    db = open_database(app.config)
-    try:
-        with db.transaction() as session:
-            user = add_user(session, username, password, role, display_name)
-            click.echo(f"added {user.username} ({user.role})")
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        db.dispose()
+    password = _new_password(password_stdin, generate)
+    with _accounts(app) as session:
+        user = add_user(session, username, password, role, display_name)
+        click.echo(f"added {user.username} ({user.role})")
     if generate:
         click.echo(f"password: {password}")
+
+
+@users.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
+@click.option("--generate", is_flag=True, help="Generate a password and print it once.")
+@click.pass_obj
+def password(app: AppContext, username: str, password_stdin: bool, generate: bool) -> None:
+    """Set a user's password, e.g. after they forgot it; their sessions end.
+
+    Users change their own password in the web UI (their name, top right).
+    """
+    from mailbot.web.accounts import audit, set_password
+
+    new = _new_password(password_stdin, generate)
+    with _accounts(app) as session:
+        user = set_password(session, username, new)
+        audit(session, "cli", "password_reset", user.username)
+        click.echo(f"password of {user.username} changed; their sessions have ended")
+    if generate:
+        click.echo(f"password: {new}")
+
+
+def _new_password(password_stdin: bool, generate: bool) -> str:
+    from mailbot.web.accounts import generate_password
+
+    if generate:
+        return generate_password()
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @users.command("list")
@@ -91,14 +113,23 @@ def enable(app: AppContext, username: str) -> None:
 
 
 def _set_active(app: AppContext, username: str, active: bool) -> None:
-    from mailbot.web.accounts import AccountError, audit, set_active
+    from mailbot.web.accounts import audit, set_active
+
+    with _accounts(app) as session:
+        user = set_active(session, username, active)
+        audit(session, "cli", "user_enabled" if active else "user_disabled", user.username)
+        click.echo(f"{user.username} {'enabled' if active else 'disabled'}")
+
+
+@contextmanager
+def _accounts(app: AppContext) -> Iterator[Session]:
+    """One transaction on the accounts; a refused change is one line, not a traceback."""
+    from mailbot.web.accounts import AccountError
 
     db = open_database(app.config)
     try:
         with db.transaction() as session:
-            user = set_active(session, username, active)
-            audit(session, "cli", "user_enabled" if active else "user_disabled", user.username)
-            click.echo(f"{user.username} {'enabled' if active else 'disabled'}")
+            yield session
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +24,16 @@ class AccountError(ValueError):
     """A refused account change; str() says why."""
 
 
+def generate_password() -> str:
+    """A random password to hand over once (16 URL-safe characters, ~96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+
+
 def add_user(
     session: Session, username: str, password: str, role: str = "agent", display_name: str = ""
 ) -> User:
@@ -31,8 +42,7 @@ def add_user(
         raise AccountError("user names are letters, digits, '.', '-' and '_'")
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"passwords need at least {MIN_PASSWORD} characters")
+    _check_password(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise AccountError(f"user {username} exists already")
     user = User(
@@ -50,12 +60,36 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def set_active(session: Session, username: str, active: bool) -> User:
+def find_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         raise AccountError(f"no user {username}")
+    return user
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    user = find_user(session, username)
     user.active = active
     return user
+
+
+def set_password(session: Session, username: str, password: str) -> User:
+    """A new password; it also ends the user's other sessions (their stamp changes)."""
+    _check_password(password)
+    user = find_user(session, username)
+    user.password_hash = _hasher.hash(password)
+    return user
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+    """The signed-in user's own change: the current password first, as on any site."""
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise AccountError("the current password is not right") from None
+    if new == current:
+        raise AccountError("choose a password different from the current one")
+    set_password(session, user.username, new)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -23,7 +23,7 @@ from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
-from mailbot.web import auth, views
+from mailbot.web import auth, users, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.settings import secret_key, secure_cookies
@@ -89,6 +89,12 @@ def routes() -> list[Any]:
         Route("/cases/{reference}/reply", views.case_reply, methods=["POST"]),
         Route("/cases/{reference}/split", views.split_case, methods=["POST"]),
         Route("/attachments/{attachment_id:int}", views.attachment),
+        Route("/account", users.account_page),
+        Route("/account/password", users.change_password, methods=["POST"]),
+        Route("/users", users.users_page),
+        Route("/users", users.create_user, methods=["POST"]),
+        Route("/users/{username}/active", users.user_active, methods=["POST"]),
+        Route("/users/{username}/password", users.reset_password, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 
