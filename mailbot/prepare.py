@@ -65,6 +65,9 @@ _worker_classifier: Classifier | None = None
 
 def _init_worker(settings: ClassifierSettings) -> None:
     global _worker_classifier
+    # The pool has a process per core: one thread each, or a sentence encoder (torch) in
+    # every process would start a thread per core too and they would fight for the CPUs.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker_classifier = load_classifier(settings)
 
 

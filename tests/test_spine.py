@@ -33,9 +33,7 @@ def _cases(worker) -> list[Case]:  # type: ignore[no-untyped-def]
         return list(s.scalars(select(Case).order_by(Case.id)))
 
 
-def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(
-    mail_env: MailEnv, caplog
-):
+def test_new_mail_opens_a_case_and_the_customer_gets_an_acknowledgement(mail_env: MailEnv, caplog):
     caplog.set_level(logging.INFO, logger="mailbot")
     mail_env.send(make_email(message_id="order-1"))
     worker = mail_env.worker(mail_env.config(classifier={}))  # the shipped spaCy model
@@ -283,7 +281,8 @@ def test_the_worker_stops_cleanly_on_sigterm(mail_env: MailEnv, tmp_path):
     config_file.write_text(mail_env.toml())
     worker = subprocess.Popen(
         [sys.executable, "-m", "mailbot", "--config", str(config_file), "run"],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert worker.stderr is not None
@@ -305,12 +304,14 @@ def test_copies_without_a_message_id_give_one_case_and_a_reused_message_id_two(
     mail_env: MailEnv,
 ):
     no_id = make_email(subject="No id", Cc="info@example.org").replace(
-        b"Message-ID:", b"X-Old-Message-ID:")
+        b"Message-ID:", b"X-Old-Message-ID:"
+    )
     mail_env.send(no_id, "customerservices", "info")
     # A broken mailer sends two different emails under one Message-ID.
     mail_env.send(make_email(subject="First", message_id="same"))
-    mail_env.send(make_email(subject="Second", body="Something else entirely.\n",
-                             message_id="same"))
+    mail_env.send(
+        make_email(subject="Second", body="Something else entirely.\n", message_id="same")
+    )
     worker = mail_env.worker()
     worker.run_once()
 
@@ -326,19 +327,43 @@ def test_a_follow_up_is_classified_and_an_appeal_or_legal_threat_needs_attention
     worker.run_once()
     [case] = _cases(worker)
 
-    mail_env.send(make_email(
-        subject=f"Re: [{case.reference}] My order never arrived",
-        body="I am not satisfied with the outcome and I want to appeal this decision. "
-             "My solicitor will be in touch.\n",
-        In_Reply_To="<complaint-1@example.org>"))
+    mail_env.send(
+        make_email(
+            subject=f"Re: [{case.reference}] My order never arrived",
+            body="I am not satisfied with the outcome and I want to appeal this decision. "
+            "My solicitor will be in touch.\n",
+            In_Reply_To="<complaint-1@example.org>",
+        )
+    )
     worker.run_once()
 
     with worker.db.transaction() as s:
-        events = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
-                                .order_by(CaseEvent.id)))
+        events = list(
+            s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+        )
     follow_up = [e for e in events if e.kind == "message_received"][-1]
     assert follow_up.detail["label"] == "complaint"
     [attention] = [e for e in events if e.kind == "needs_attention"]
     assert set(attention.detail["flags"]) == {"appeal", "legal_threat"}
     assert attention.detail["evidence"]["legal_threat"] == ["solicitor"]
     assert len(_cases(worker)) == 1
+
+
+def test_the_worker_can_use_the_sentence_encoder_ensemble(mail_env: MailEnv):
+    mail_env.send(
+        make_email(subject="Broadband", body="Day four with no internet and nobody calls back.\n")
+    )
+    mail_env.send(
+        make_email(
+            subject="Thanks",
+            body="The engineer was brilliant, thank you for sorting it so quickly.\n",
+            sender="Sam Green <sam@example.org>",
+        )
+    )
+    worker = mail_env.worker(mail_env.config(classifier={"kind": "spacy+minilm"}))
+    assert worker.run_once().fetched == 2
+    labels = {c.subject: (c.label, c.classifier) for c in _cases(worker)}
+    assert labels == {
+        "Broadband": ("complaint", "spacy-cuebow+minilm 1.0"),
+        "Thanks": ("compliment", "spacy-cuebow+minilm 1.0"),
+    }
