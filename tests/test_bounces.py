@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import func, select
 from support import MailEnv, make_email
 
@@ -101,3 +103,59 @@ def test_a_bounce_of_mail_that_is_not_ours_is_recorded_only(mail_env: MailEnv) -
         row = s.scalars(select(Message)).one()
         assert (row.state, row.case_id) == (MessageState.AUTOMATIC, None)
         assert s.scalar(select(func.count()).select_from(UndeliverableAddress)) == 0
+
+
+def _ses_bounce(message_id: str, recipient: str, bounce_type: str = "Permanent") -> bytes:
+    """An SES bounce as SNS mails it: JSON inside an SNS envelope, one long line folded by
+    sendmail ("!" + newline + space), as in the real samples in ../shared/corpora."""
+    ses = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": "General",
+            "bouncedRecipients": [{"emailAddress": recipient, "action": "failed"}],
+        },
+        "mail": {
+            "source": "customerservices@example.org",
+            "headers": [
+                {"name": "From", "value": "Test Council <customerservices@example.org>"},
+                {"name": "Message-ID", "value": f"<{message_id}>"},
+            ],
+            "commonHeaders": {"subject": "We received your complaint", "padding": "x" * 900},
+        },
+    }
+    envelope = json.dumps({"Type": "Notification", "Message": json.dumps(ses)}, indent=2)
+    folded = "\n".join(
+        "!\n ".join(line[i : i + 980] for i in range(0, len(line), 980)) or line
+        for line in envelope.split("\n")
+    )
+    return (
+        "From: SES bounces <no-reply@sns.amazonaws.com>\n"
+        "To: customerservices@example.org\n"
+        "Subject: AWS Notification Message\n"
+        f"Message-ID: <sns-{bounce_type}-{message_id[:16]}@email.amazonses.com>\n"
+        "Content-Type: text/plain; charset=UTF-8\n\n"
+        f"{folded}\n\n--\nIf you wish to stop receiving notifications from this topic...\n"
+    ).encode()
+
+
+def test_an_amazon_ses_bounce_notice_stops_mail_like_a_bounce(mail_env: MailEnv) -> None:
+    mail_env.send(make_email(sender="Pat <gone@example.org>"))
+    worker = mail_env.worker()
+    worker.run_once()
+    ack = _ack(worker)
+
+    mail_env.send(_ses_bounce(ack.message_id, "gone@example.org", "Transient"))
+    mail_env.send(_ses_bounce(ack.message_id, "gone@example.org"))
+    worker.run_once()
+
+    with worker.db.transaction() as s:
+        bounces = s.scalars(select(Message).where(Message.automatic == "bounce")).all()
+        assert [b.case_id for b in bounces] == [ack.case_id, ack.case_id]
+        assert "Amazon SES bounce notification (Permanent/General)" in {
+            b.automatic_reason for b in bounces
+        }
+        flagged = s.get(UndeliverableAddress, "gone@example.org")
+        assert flagged is not None
+        assert s.scalar(select(func.count()).select_from(Case)) == 1
+    assert len(mail_env.smtp.received) == 1  # the acknowledgement; nothing to the SNS sender

@@ -13,6 +13,7 @@ import pytest
 from mailbot.mail.loopguard import Verdict, assess, over_limit
 from mailbot.mail.message import ParsedMessage
 from mailbot.mail.parse import parse_message
+from mailbot.mail.ses import parse_ses
 
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "loopguard_corpus.py"
@@ -270,3 +271,32 @@ def test_corpus_counts_meet_the_bar(caplog: pytest.LogCaptureFixture) -> None:
     assert bounces > 700
     assert sum(report.bounces_recognised.values()) / bounces >= 0.97
     assert report.auto_replies_recognised == report.auto_reply_files > 0
+
+
+@pytest.mark.skipif(not CORPORA.is_dir(), reason="../shared/corpora is not available")
+def test_amazon_ses_json_notices_from_the_corpus() -> None:
+    """sisimai's SES samples: which addresses to stop mailing, as its expected table says."""
+    folder = CORPORA / "sisimai_set_of_emails" / "maildir" / "bsd"
+
+    def verdict(number: str) -> Verdict:
+        raw = (folder / f"lhost-amazonses-{number}.eml").read_bytes()
+        return assess(parse_message(raw), ["nekochan@example.jp"])
+
+    for number in ("09", "10"):  # hard bounces: user unknown
+        bounce = verdict(number)
+        assert bounce.kind == "bounce" and "Permanent" in bounce.reason
+        assert bounce.failed_recipients == ("bounce@simulator.amazonses.com",)
+    complaint = verdict("11")
+    assert complaint.kind == "bounce" and "complaint" in complaint.reason
+    assert complaint.failed_recipients == ("complaint@simulator.amazonses.com",)
+    for number in ("12", "13"):  # delivered: automatic, nothing failed
+        delivered = verdict(number)
+        assert (delivered.kind, delivered.failed_recipients) == ("noreply", ())
+        assert "delivery notification" in delivered.reason
+
+
+def test_ses_json_from_anyone_else_is_just_text() -> None:
+    body = '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent"}}'
+    assert _verdict("From: Pat <pat@example.net>\n", body).kind == "human"
+    assert parse_ses("no json here, notificationType") is None
+    assert parse_ses('{"Type": "Notification", "Message": "not json"}') is None

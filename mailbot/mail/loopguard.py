@@ -20,6 +20,7 @@ from email.policy import compat32
 from typing import Literal
 
 from mailbot.mail.message import Address, ParsedMessage
+from mailbot.mail.ses import parse_ses
 
 Kind = Literal["human", "bounce", "auto_reply", "mailing_list", "noreply", "own"]
 
@@ -134,7 +135,7 @@ _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 def assess(msg: ParsedMessage, own_addresses: Collection[str]) -> Verdict:
     """Classify `msg`; only kind "human" may get an automatic answer."""
     own = {a.strip().lower() for a in own_addresses if a and a.strip()}
-    for check in (_bounce, lambda m: _own(m, own), _auto_reply, _null_sender,
+    for check in (_ses, _bounce, lambda m: _own(m, own), _auto_reply, _null_sender,
                   lambda m: _mailing_list(m, own), _noreply):
         verdict = check(msg)
         if verdict is not None:
@@ -143,6 +144,25 @@ def assess(msg: ParsedMessage, own_addresses: Collection[str]) -> Verdict:
 
 
 # --- bounces --------------------------------------------------------------------------------
+
+
+def _ses(msg: ParsedMessage) -> Verdict | None:
+    """Amazon SES notices: bounces and spam complaints stop mail to those addresses."""
+    if not any("amazonaws.com" in a.addr or "amazonses.com" in a.addr
+               for a in _answer_addresses(msg)):
+        return None
+    notice = parse_ses(msg.text)
+    if notice is None:
+        return None
+    what = f"Amazon SES {notice.kind.lower()} notification"
+    if notice.kind not in ("Bounce", "Complaint"):
+        return Verdict("noreply", what)
+    return Verdict(
+        "bounce",
+        f"{what} ({notice.detail})" if notice.detail else what,
+        original_message_ids=notice.message_ids,
+        failed_recipients=notice.stop_mailing,
+    )
 
 
 def _bounce(msg: ParsedMessage) -> Verdict | None:
