@@ -22,6 +22,7 @@ from web_support import PASSWORD, add_users, csrf_of, login, post, seed_case, we
 
 from mailbot.app import open_database
 from mailbot.cli import AppContext
+from mailbot.cli.classify import classify
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
 from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAddress
@@ -450,3 +451,26 @@ def test_everyone_changes_their_own_password(client: TestClient) -> None:
     assert client.get("/triage").status_code == 200  # this session stays
     assert elsewhere.get("/triage", follow_redirects=False).status_code == 303  # others end
     assert login(TestClient(client.app), "agent", new).status_code == 303
+
+
+@pytest.mark.slow
+def test_training_learns_from_the_triage_decisions_in_the_database(
+    client: TestClient, db: Database, tmp_path: Path
+) -> None:
+    refs = [
+        seed_case(db, text="Could you tell me when the tip opens?", label="complaint"),
+        seed_case(db, text="Third reminder and the bin is still not fixed.", label="enquiry"),
+    ]
+    login(client, "agent")
+    post(client, f"/triage/{refs[0]}/label", {"label": "enquiry"})
+    post(client, f"/triage/{refs[1]}/label", {"label": "complaint"})
+
+    obj = AppContext(config_path=None, _config=web_config(db.url))
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        classify, ["train", "--from-database", "--out", str(out), "--json"], obj=obj
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n_feedback"] == 2
+    assert (out / "textcat" / "model").exists()

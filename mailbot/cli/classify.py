@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,22 @@ def classify_eval(
     )
 
 
+def _triage_feedback(obj: Any, path: Path, echo: Callable[[str], None]) -> Path:
+    """The triage decisions in the configured database, as a feedback file."""
+    from mailbot.app import open_database
+    from mailbot.web.feedback import export_jsonl
+
+    db = open_database(obj.config)
+    try:
+        with db.transaction() as session:
+            lines = list(export_jsonl(session))
+    finally:
+        db.dispose()
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    echo(f"{len(lines)} triage decision(s) from the database")
+    return path
+
+
 @classify.command("train")
 @click.option(
     "--feedback",
@@ -216,6 +234,12 @@ def classify_eval(
     help="Also fit the sentence-encoder head used by kind 'spacy+minilm' "
     "(needs: pip install 'mailbot[sentence]'; a few minutes).",
 )
+@click.option(
+    "--from-database",
+    is_flag=True,
+    help="Also learn from the staff's triage decisions (confirm / not a complaint) stored in "
+    "the configured database.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def classify_train(
@@ -225,6 +249,7 @@ def classify_train(
     variant: str,
     seed: int,
     sentence_head: bool,
+    from_database: bool,
     as_json: bool,
 ) -> None:
     """Retrain the classifier from the project's corpus plus FEEDBACK files.
@@ -237,6 +262,7 @@ def classify_train(
     Examples:
       mailbot classify train
       mailbot classify train --feedback var/triage.jsonl --out var/model
+      mailbot --config mailbot.toml classify train --from-database --out var/model
       mailbot classify train --sentence-head          # for kind = "spacy+minilm"
     """
     from mailbot.classifiers.train import TrainConfig, train
@@ -256,7 +282,10 @@ def classify_train(
                 f"--sentence-head needs the sentence encoder: {INSTALL_HINT}"
             ) from None
     config = TrainConfig(variant=variant, seed=seed, sentence_head=sentence_head)
-    report = train(out, feedback=files, config=config, echo=echo)
+    with tempfile.TemporaryDirectory(prefix="mailbot-feedback-") as scratch:
+        if from_database:
+            files.append(_triage_feedback(obj, Path(scratch) / "triage.jsonl", echo))
+        report = train(out, feedback=files, config=config, echo=echo)
     summary = {
         "out": str(report.out),
         "n_train": report.n_train,
