@@ -110,9 +110,6 @@ class SpacyClassifier:
             second_opinion=_second_opinion(settings, path),
         )
 
-    def probabilities(self, docs: Iterable[Doc]) -> list[dict[str, float]]:
-        return [calibrate(doc.cats, self.temperature) for doc in docs]
-
     def classify(self, item: Inbound) -> Classification:
         return self.classify_many([item])[0]
 
