@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mailbot.app import build_worker, open_database, setup_logging
+from mailbot.classifiers import ClassifierLoadError, load_classifier
 from mailbot.cli import AppContext
 from mailbot.config import ConfigError
 from mailbot.db.migrate import upgrade
@@ -21,7 +22,7 @@ def config_check(app: AppContext) -> None:
     """Validate the config file and the secrets it points to.
 
     Prints one line per mistake, naming the key and the fix, and exits 1 if there are any.
-    It does not connect to any server.
+    It loads the classifier but does not connect to any server.
     """
     config = app.config  # parse errors are reported by the group as one line
     problems: list[str] = []
@@ -51,6 +52,10 @@ def config_check(app: AppContext) -> None:
         problems.append(str(exc))
     if not config.mailboxes:
         problems.append("mailbox: no mailboxes configured; add a [[mailbox]] section")
+    try:  # the model and, for kind "spacy+minilm", the optional encoder packages
+        load_classifier(config.classifier)
+    except ClassifierLoadError as exc:
+        problems.append(f"classifier: {exc}")
     for line in problems:
         click.echo(f"error: {line}", err=True)
     if problems:
