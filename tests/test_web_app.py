@@ -474,3 +474,17 @@ def test_training_learns_from_the_triage_decisions_in_the_database(
     report = json.loads(result.output)
     assert report["n_feedback"] == 2
     assert (out / "textcat" / "model").exists()
+
+
+def test_admins_read_the_audit_log(client: TestClient) -> None:
+    login(client, "agent", "wrong password!")
+    login(client, "admin")
+    post(client, "/users/agent/active", {"active": "0"}, "/users")
+    page = client.get("/audit").text
+    assert "login failed" in page and "user disabled" in page and "admin" in page
+    only_agent = client.get("/audit", params={"user": "agent"}).text
+    assert "user disabled" in only_agent
+    assert ">login<" not in only_agent  # admin's own log-in is not about agent
+    other = TestClient(client.app)
+    login(other, "manager")
+    assert other.get("/audit").status_code == 403

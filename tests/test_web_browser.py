@@ -213,6 +213,9 @@ def test_an_admin_adds_a_user_who_then_changes_their_password(tmp_path: Path, pa
         expect(page.get_by_role("status")).to_contain_text("Password for jo.bloggs")
         page.screenshot(path=str(SHOTS / "users.png"), full_page=True)
         password = page.locator("code.secret").inner_text()
+        page.get_by_role("link", name="Audit log").click()
+        expect(page.locator("table.audit")).to_contain_text("user added")
+        page.screenshot(path=str(SHOTS / "audit.png"), full_page=True)
         page.get_by_role("button", name="Log out").click()
 
         log_in("jo.bloggs", password)

@@ -95,6 +95,7 @@ def routes() -> list[Any]:
         Route("/users", users.create_user, methods=["POST"]),
         Route("/users/{username}/active", users.user_active, methods=["POST"]),
         Route("/users/{username}/password", users.reset_password, methods=["POST"]),
+        Route("/audit", users.audit_page),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 

@@ -1,4 +1,5 @@
-"""Accounts in the web UI: everyone changes their own password; admins manage staff.
+"""Accounts in the web UI: everyone changes their own password; admins manage staff and
+read the audit log (log-ins, refused log-ins, account changes).
 
 A password an admin sets (new user, reset) is generated, shown once on the response page and
 never stored in the session cookie, which is signed but readable. Changing a password ends
@@ -7,12 +8,13 @@ that user's other sessions. Every change is on the audit trail.
 
 from __future__ import annotations
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from mailbot.db.web_models import ROLES, User
+from mailbot.db.web_models import ROLES, AuditEntry, User
 from mailbot.web.accounts import (
     MIN_PASSWORD,
     AccountError,
@@ -140,3 +142,19 @@ def reset_password(request: Request, session: Session, user: User, form: FormDat
     if changed.id == user.id:
         request.session["stamp"] = session_stamp(changed)
     return _users_page(request, session, user, handed_over=(changed.username, password))
+
+
+AUDIT_PAGE = 200
+
+
+@page("admin")
+def audit_page(request: Request, session: Session, user: User) -> Response:
+    """The newest entries of the audit log, optionally for one user name."""
+    who = str(request.query_params.get("user", "")).strip().lower()[:100]
+    query = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    if who:
+        query = query.where(or_(AuditEntry.username == who, AuditEntry.target == who))
+    entries = list(session.scalars(query.limit(AUDIT_PAGE)))
+    return render(
+        request, "audit.html", user, nav="users", entries=entries, who=who, limit=AUDIT_PAGE
+    )
