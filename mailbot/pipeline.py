@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, undefer
 
-from mailbot.cases.references import tag_subject
 from mailbot.cases.store import (
     allocate_reference,
     case_by_reference,
@@ -33,10 +32,11 @@ from mailbot.db.types import utcnow
 from mailbot.mail import autoreply, loopguard
 from mailbot.mail.html import sanitize_html
 from mailbot.mail.message import Address, ParsedMessage
-from mailbot.outgoing.compose import Envelope, compose, new_message_id, signed_reference
+from mailbot.outgoing.compose import signed_reference
 from mailbot.prepare import Prepared, prepare
 from mailbot.procedure import sla
 from mailbot.procedure.intake import acknowledgement_letter, apply_policy
+from mailbot.procedure.letters import queue_letter
 from mailbot.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def _process(
             reason=f"{verdict.kind}: {verdict.reason}",
         )
     elif ctx.config.acknowledgement.enabled:
-        acknowledge(session, ctx, case, parsed)
+        acknowledge(session, ctx, case)
     row.state = MessageState.PROCESSED
 
 
@@ -473,66 +473,40 @@ def _evidence(e: object) -> dict[str, object]:
     return {k: getattr(e, k) for k in ("text", "start", "end", "why")}
 
 
-def acknowledge(session: Session, ctx: PipelineContext, case: Case, parsed: ParsedMessage) -> None:
+def acknowledge(session: Session, ctx: PipelineContext, case: Case) -> None:
+    """Queue the acknowledgement of a new case, in the caller's transaction.
+
+    Through the same `queue_letter` as every procedure letter: the loop guard's rate limit
+    and undeliverable list, the thread headers, the outbox key `ack:REF` (exactly once).
+    """
     if not case.customer_address:
         why = "the message has no usable sender address"
     elif not case.customer_address.isascii():
         # An internationalised address needs SMTPUTF8 end to end; staff can reply by hand.
         why = "the sender's address is not ASCII (needs SMTPUTF8)"
     else:
-        allowed, why = autoreply.may_send(session, ctx.config, case.customer_address, ctx.now())
-        if allowed:
-            queue_acknowledgement(session, ctx, case, parsed)
-        else:
-            record_event(session, case, "acknowledgement_suppressed", "mailbot", reason=why)
-            log.info("acknowledgement for %s suppressed: %s", case.reference, why)
+        config = ctx.config
+        template, extra = acknowledgement_letter(config, case)
+        tz = ZoneInfo(config.policy.calendar.timezone)
+        session.flush()  # the case and its message get ids: the letter threads onto them
+        item = queue_letter(
+            session,
+            config,
+            ctx.renderer,
+            case,
+            key=f"ack:{case.reference}",
+            kind="acknowledgement",
+            template=template,
+            to=case.customer_address,
+            now=ctx.now(),
+            orm=True,
+            respond_by=case.due_at.astimezone(tz) if case.due_at else None,
+            **extra,
+        )
+        if item is None:
+            log.info("acknowledgement for %s suppressed by the loop guard", case.reference)
         return
     record_event(session, case, "acknowledgement_skipped", "mailbot", reason=why)
-
-
-def queue_acknowledgement(
-    session: Session, ctx: PipelineContext, case: Case, parsed: ParsedMessage
-) -> Outbox:
-    """Render the acknowledgement and put it in the outbox, in the caller's transaction."""
-    config = ctx.config
-    mailbox = config.mailbox(case.mailbox)
-    tz = ZoneInfo(config.policy.calendar.timezone)
-    template, extra = acknowledgement_letter(config, case)
-    letter = ctx.renderer.render(
-        template,
-        case=case,
-        customer_name=case.customer_name,
-        organisation=config.organisation,
-        respond_by=case.due_at.astimezone(tz) if case.due_at else None,
-        **extra,
-    )
-    message_id = new_message_id(mailbox.sender, case.reference, key=thread_key(session))
-    envelope = Envelope(
-        from_name=config.organisation.name,
-        from_addr=mailbox.sender,
-        to_name=case.customer_name,
-        to_addr=case.customer_address,
-        in_reply_to=parsed.message_id,
-        references=parsed.references,
-    )
-    item = Outbox(
-        idempotency_key=f"ack:{case.reference}",
-        case=case,
-        kind="acknowledgement",
-        mailbox=mailbox.name,
-        from_addr=mailbox.sender,
-        to_addr=case.customer_address,
-        subject=tag_subject(letter.subject, case.reference),
-        message_id=message_id,
-        raw=compose(letter, envelope, message_id, ctx.now()),
-        created_at=ctx.now(),
-        next_attempt_at=ctx.now(),
-    )
-    session.add(item)
-    record_event(
-        session, case, "acknowledgement_queued", "mailbot", outbox=item, to=case.customer_address
-    )
-    return item
 
 
 def pending_messages(session: Session, limit: int) -> list[Message]:
