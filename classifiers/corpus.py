@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mailbot.classifiers.base import LABELS, Label
 
@@ -43,22 +44,24 @@ def _label(raw: str) -> Label:
     raise ValueError(f"unknown label {raw!r}; expected one of {', '.join(LABELS)}")
 
 
+def _labelled(row: dict[str, Any], split: str, source: str) -> LabelledText:
+    """One JSONL row; `split` and `source` are the defaults for rows without them."""
+    return LabelledText(
+        text=row["text"],
+        label=_label(row["label"]),
+        subject=row.get("subject", ""),
+        split=row.get("split", split),
+        source=row.get("source", source),
+        flags=tuple(row.get("flags", ())),
+    )
+
+
 def read_corpus(path: Path = CORPUS) -> list[LabelledText]:
     out = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
-                row = json.loads(line)
-                out.append(
-                    LabelledText(
-                        text=row["text"],
-                        label=_label(row["label"]),
-                        subject=row.get("subject", ""),
-                        split=row.get("split", "train"),
-                        source=row.get("source", ""),
-                        flags=tuple(row.get("flags", ())),
-                    )
-                )
+                out.append(_labelled(json.loads(line), split="train", source=""))
     return out
 
 
@@ -75,16 +78,8 @@ def read_feedback(path: Path) -> list[LabelledText]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-                out.append(
-                    LabelledText(
-                        text=row["text"],
-                        label=_label(row["label"]),
-                        subject=row.get("subject", ""),
-                        source=row.get("source", "triage"),
-                        flags=tuple(row.get("flags", ())),
-                    )
-                )
+                # Feedback is always training data, whatever split it names.
+                out.append(_labelled({**json.loads(line), "split": "train"}, "train", "triage"))
             except (KeyError, ValueError) as exc:
                 raise ValueError(f"{path}:{n}: {exc}") from exc
     return out
