@@ -13,7 +13,7 @@ import os
 import random
 import time
 
-from mailbot.classifiers import ClassifierSettings, load_classifier
+from mailbot.classifiers import KINDS, ClassifierSettings, load_classifier
 from mailbot.classifiers.base import Inbound
 from mailbot.classifiers.corpus import read_corpus
 
@@ -32,7 +32,7 @@ def emails(n: int, words: int, seed: int = 1) -> list[Inbound]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=["spacy", "spacy+minilm", "rules"], default="spacy")
+    parser.add_argument("--kind", choices=KINDS, default="spacy")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--words", type=int, default=150)
     args = parser.parse_args()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from mailbot.classifiers.base import Classifier
 
@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 log = logging.getLogger(__name__)
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "model"
+
+ClassifierKind = Literal["spacy", "spacy+minilm", "rules"]
+KINDS: tuple[str, ...] = get_args(ClassifierKind)
 
 
 class StaffEntry(BaseModel):
@@ -38,7 +41,7 @@ class ClassifierSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["spacy", "spacy+minilm", "rules"] = Field(
+    kind: ClassifierKind = Field(
         default="spacy",
         description="'spacy': the trained model (default, ~700 emails/s per core). "
         "'spacy+minilm': averaged with a pretrained sentence encoder; better on unfamiliar "
@@ -157,6 +160,8 @@ def _rules(settings: ClassifierSettings) -> Classifier:
 
 
 __all__ = [
+    "KINDS",
+    "ClassifierKind",
     "ClassifierLoadError",
     "ClassifierSettings",
     "StaffEntry",

@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from mailbot.classifiers import SHIPPED_MODEL, ClassifierSettings, load_classifier
+from mailbot.classifiers import KINDS, SHIPPED_MODEL, ClassifierSettings, load_classifier
 from mailbot.classifiers.base import Classification, Classifier, Inbound
 
 
@@ -45,6 +45,19 @@ def _with_overrides(
     if model:
         changes["model_path"] = model
     return settings.model_copy(update=changes) if changes else settings
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def classifier_options(command: F) -> F:
+    """--kind and --model, overriding the config's [classifier] for one run."""
+    command = click.option(
+        "--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory."
+    )(command)
+    return click.option("--kind", type=click.Choice(KINDS), help="Override the classifier.")(
+        command
+    )
 
 
 def _load(settings: ClassifierSettings) -> Classifier:
@@ -82,10 +95,7 @@ def classify() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("--subject", default="", help="The email's subject line.")
 @click.option("--sender", default="", help="The sender's address (for the VIP flag).")
-@click.option(
-    "--kind", type=click.Choice(["spacy", "spacy+minilm", "rules"]), help="Override the classifier."
-)
-@click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
+@classifier_options
 @click.pass_obj
 def classify_text(
     obj: Any,
@@ -142,10 +152,7 @@ def format_classification(result: Classification) -> str:
     help="Column naming each row's domain; rows whose domain starts with 'random_' "
     "are left out of the customer-service figures.",
 )
-@click.option(
-    "--kind", type=click.Choice(["spacy", "spacy+minilm", "rules"]), help="Override the classifier."
-)
-@click.option("--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory.")
+@classifier_options
 @click.pass_obj
 def classify_eval(
     obj: Any,
