@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -31,6 +32,12 @@ class Web:
     templates: Jinja2Templates
     limiter: RateLimiter
     letters: Renderer  # the letters sent to customers (mailbot.templates), not web pages
+
+
+def form_text(form: FormData, name: str, limit: int = 500) -> str:
+    """A submitted text field, stripped and capped; "" when missing or a file."""
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:

@@ -29,12 +29,7 @@ from mailbot.web.accounts import (
     set_password,
 )
 from mailbot.web.auth import action, page
-from mailbot.web.context import flash, render
-
-
-def _text(form: FormData, name: str, limit: int = 200) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
+from mailbot.web.context import flash, form_text, render
 
 
 def _secret(form: FormData, name: str) -> str:
@@ -102,10 +97,10 @@ def create_user(request: Request, session: Session, user: User, form: FormData) 
     try:
         added = add_user(
             session,
-            _text(form, "username", 100),
+            form_text(form, "username", 100),
             password,
-            _text(form, "role", 20),
-            _text(form, "display_name"),
+            form_text(form, "role", 20),
+            form_text(form, "display_name", 200),
         )
     except AccountError as exc:
         flash(request, f"User not added: {exc}.", "error")
@@ -117,7 +112,7 @@ def create_user(request: Request, session: Session, user: User, form: FormData) 
 @action("admin")
 def user_active(request: Request, session: Session, user: User, form: FormData) -> Response:
     username = request.path_params["username"]
-    active = _text(form, "active") == "1"
+    active = form_text(form, "active", 10) == "1"
     try:
         if not active and find_user(session, username).id == user.id:
             raise AccountError("you cannot disable your own account")

@@ -23,7 +23,7 @@ from mailbot.procedure.letters import queue_outcome_letter
 from mailbot.web import casework as cw
 from mailbot.web.accounts import audit
 from mailbot.web.auth import action, page
-from mailbot.web.context import Web, flash, render
+from mailbot.web.context import Web, flash, form_text, render
 from mailbot.web.feedback import export_jsonl
 from mailbot.web.highlight import highlight
 from mailbot.web.reply import outgoing_text, queue_reply
@@ -55,11 +55,6 @@ def _back(request: Request, default: str) -> RedirectResponse:
     return RedirectResponse(default, status_code=303)
 
 
-def _field(form: FormData, name: str, limit: int = 500) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 # ---------------------------------------------------------------------------------- triage
 
 
@@ -83,7 +78,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
 def triage_label(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
     try:
-        cw.triage(session, case, user, _field(form, "label"), form.get("confidential") == "1")
+        cw.triage(session, case, user, form_text(form, "label"), form.get("confidential") == "1")
     except cw.CaseworkError as exc:
         flash(request, str(exc), "error")
     else:
@@ -94,7 +89,7 @@ def triage_label(request: Request, session: Session, user: User, form: FormData)
 @action()
 def triage_attach(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
-    target = cw.find_case(session, user, _field(form, "target", 40))
+    target = cw.find_case(session, user, form_text(form, "target", 40))
     if target is None:
         flash(request, "no case with that reference", "error")
         return _back(request, "/triage")
@@ -111,7 +106,7 @@ def triage_attach(request: Request, session: Session, user: User, form: FormData
 def split_case(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
     year = cw.case_year(_web(request).config.organisation.timezone, utcnow())
-    child = cw.split(session, case, user, _field(form, "subject"), year)
+    child = cw.split(session, case, user, form_text(form, "subject"), year)
     flash(request, f"Child case {child.reference} opened from {case.reference}")
     return _back(request, f"/cases/{child.reference}")
 
@@ -137,7 +132,7 @@ def _possible_match(session: Session, request: Request) -> Message:
 @action()
 def possible_attach(request: Request, session: Session, user: User, form: FormData) -> Response:
     message = _possible_match(session, request)
-    case = cw.find_case(session, user, _field(form, "reference", 40).upper())
+    case = cw.find_case(session, user, form_text(form, "reference", 40).upper())
     if case is None:
         raise HTTPException(404, "no such case")
     cw.confirm_match(session, message, case, user)
@@ -319,7 +314,7 @@ def case_details(request: Request, session: Session, user: User, form: FormData)
         "complainant_type",
         "resolution_agreed",
     )
-    values = {name: _field(form, name) for name in fields if name in form}
+    values = {name: form_text(form, name) for name in fields if name in form}
 
     def work() -> None:
         if cw.update_details(session, case, user, values):
@@ -339,9 +334,9 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
             session,
             case,
             user,
-            _field(form, "status", 40),
-            _field(form, "stage", 40),
-            _field(form, "outcome", 20000),
+            form_text(form, "status", 40),
+            form_text(form, "stage", 40),
+            form_text(form, "outcome", 20000),
             policy=web.config.policy,
         )
         if case.outcome_at != decided and case.customer_address:
@@ -372,7 +367,7 @@ def case_note(request: Request, session: Session, user: User, form: FormData) ->
     case = _case_or_404(session, user, request)
 
     def work() -> None:
-        cw.add_note(session, case, user, _field(form, "text", 20000))
+        cw.add_note(session, case, user, form_text(form, "text", 20000))
         flash(request, "Note added")
 
     return _case_action(request, case, work)
@@ -388,8 +383,8 @@ def case_reply(request: Request, session: Session, user: User, form: FormData) -
             _web(request).config,
             case,
             user,
-            _field(form, "body", 50000),
-            _field(form, "token", 64) or secrets.token_urlsafe(16),
+            form_text(form, "body", 50000),
+            form_text(form, "token", 64) or secrets.token_urlsafe(16),
             utcnow(),
         )
         flash(request, f"Reply to {case.customer_address} queued for sending")
