@@ -144,7 +144,7 @@ def _process(
             reason=f"{verdict.kind}: {verdict.reason}",
         )
     elif ctx.config.acknowledgement.enabled:
-        acknowledge(session, ctx, case)
+        acknowledge(session, ctx, case, parsed)
     row.state = MessageState.PROCESSED
 
 
@@ -473,7 +473,7 @@ def _evidence(e: object) -> dict[str, object]:
     return {k: getattr(e, k) for k in ("text", "start", "end", "why")}
 
 
-def acknowledge(session: Session, ctx: PipelineContext, case: Case) -> None:
+def acknowledge(session: Session, ctx: PipelineContext, case: Case, parsed: ParsedMessage) -> None:
     """Queue the acknowledgement of a new case, in the caller's transaction.
 
     Through the same `queue_letter` as every procedure letter: the loop guard's rate limit
@@ -488,7 +488,6 @@ def acknowledge(session: Session, ctx: PipelineContext, case: Case) -> None:
         config = ctx.config
         template, extra = acknowledgement_letter(config, case)
         tz = ZoneInfo(config.policy.calendar.timezone)
-        session.flush()  # the case and its message get ids: the letter threads onto them
         item = queue_letter(
             session,
             config,
@@ -500,6 +499,7 @@ def acknowledge(session: Session, ctx: PipelineContext, case: Case) -> None:
             to=case.customer_address,
             now=ctx.now(),
             orm=True,
+            thread=(parsed.message_id, tuple(parsed.references)),
             respond_by=case.due_at.astimezone(tz) if case.due_at else None,
             **extra,
         )

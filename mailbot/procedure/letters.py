@@ -86,6 +86,7 @@ def queue_letter(
     now: datetime,
     to_name: str = "",
     orm: bool = False,
+    thread: tuple[str, tuple[str, ...]] | None = None,
     event: str = "",
     event_detail: dict[str, Any] | None = None,
     **context: Any,
@@ -93,7 +94,9 @@ def queue_letter(
     """Render `template` and queue it to `to` under `key`; None if the key was already used.
 
     `orm=True` adds the row through the session (for a case not flushed yet, as in the
-    pipeline); otherwise the row is inserted at once, skipping a key that exists.
+    pipeline); otherwise the row is inserted at once, skipping a key that exists. A letter to
+    the customer threads onto their first message, or onto `thread` (In-Reply-To,
+    References) when the caller already has it.
     """
     box = sender_mailbox(config, case.mailbox if case is not None else "")
     if box is None:
@@ -105,7 +108,11 @@ def queue_letter(
             _suppressed(session, case, kind, key, why)
             return None
     letter: Letter = renderer.render(template, **{**base_context(config, case), **context})
-    in_reply_to, references = _thread(session, case) if customer and case else ("", ())
+    if not (customer and case):
+        thread = ("", ())
+    elif thread is None:
+        thread = _thread(session, case)
+    in_reply_to, references = thread
     reference = case.reference if case is not None else ""
     message_id = new_message_id(box.sender, reference, key=thread_key(session))
     envelope = Envelope(
