@@ -15,11 +15,12 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy
 import spacy
 import srsly
 from mailbot.classifiers.base import LABELS
@@ -48,7 +49,7 @@ class TrainConfig:
     ngram_size: int = 2
     length: int = 131072  # hashed feature table rows; the model file is length x 3 floats
     cue_weight: float = 5.0  # cue features count more than any one word (dev split)
-    sentence_head: bool = False  # also fit the head of kind "spacy+minilm" (`sentence` extra)
+    sentence_model: bool = False  # also fine-tune kind "spacy+minilm"'s encoder (`sentence` extra)
 
 
 @dataclass
@@ -61,7 +62,7 @@ class TrainReport:
     dev: dict[str, Any]
     test: dict[str, Any]
     seconds: float
-    test_with_sentence_head: dict[str, Any] | None = None
+    test_with_sentence_model: dict[str, Any] | None = None
     log: list[str] = field(default_factory=list)
 
 
@@ -149,15 +150,27 @@ def _argmax(cats: dict[str, float]) -> str:
 
 def fit_temperature(cats: Sequence[dict[str, float]], gold: Sequence[str]) -> float:
     """The temperature minimising negative log-likelihood on held-out rows (grid search)."""
-    best_t, best_nll = 1.0, math.inf
-    for step in range(10, 401, 5):
-        t = step / 100
-        nll = -sum(
+
+    def nll(t: float) -> float:
+        return -sum(
             math.log(max(calibrate(c, t)[g], 1e-12)) for c, g in zip(cats, gold, strict=True)
         )
-        if nll < best_nll:
-            best_t, best_nll = t, nll
-    return best_t
+
+    return min((step / 100 for step in range(10, 401, 5)), key=nll)
+
+
+def fit_logit_temperature(logits: Any, gold: Sequence[str]) -> float:
+    """The same for raw logits (rows x LABELS); a fine-tuned encoder can be far too sure of
+    itself, hence the wider grid."""
+    index = numpy.asarray([LABELS.index(g) for g in gold])
+
+    def nll(t: float) -> float:
+        scaled = numpy.asarray(logits, dtype="float64") / t
+        scaled -= scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - numpy.log(numpy.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_probs[numpy.arange(len(index)), index].sum())
+
+    return min((step / 20 for step in range(2, 401)), key=nll)
 
 
 def corpus_digest(rows: Sequence[LabelledText]) -> str:
@@ -234,9 +247,10 @@ def train(
         [r.label for r in test_rows], [_argmax(c) for c in test_cats], LABELS
     )
 
-    with_head = None
-    if config.sentence_head:
-        with_head = fit_sentence_head(out, train_rows, test_rows, test_cats, temperature, echo)
+    with_sentence = None
+    if config.sentence_model:
+        splits = {"train": train_rows, "dev": dev_rows, "test": test_rows}
+        with_sentence = fit_sentence_model(out, splits, test_cats, temperature, echo)
 
     nlp.meta["name"] = "mailbot_complaints"
     nlp.meta["version"] = MODEL_VERSION
@@ -258,7 +272,7 @@ def train(
             "lexicon": components.lexicon_fingerprint(),
             "dev": dev_report,
             "test": test_report,
-            "test_with_sentence_head": with_head,
+            "test_with_sentence_model": with_sentence,
         },
     )
     return TrainReport(
@@ -271,35 +285,48 @@ def train(
         test=test_report,
         seconds=round(time.perf_counter() - started, 1),
         log=log,
-        test_with_sentence_head=with_head,
+        test_with_sentence_model=with_sentence,
     )
 
 
-def fit_sentence_head(
+def fit_sentence_model(
     out: Path,
-    train_rows: Sequence[LabelledText],
-    test_rows: Sequence[LabelledText],
+    rows: Mapping[str, Sequence[LabelledText]],
     test_cats: Sequence[dict[str, float]],
     temperature: float,
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Fit and save the sentence head; the test report of the averaged ("spacy+minilm") model."""
+    """Fine-tune, calibrate on the dev split and save the sentence model; the test report of
+    the averaged ("spacy+minilm") classifier."""
     import torch
     from mailbot.classifiers import sentence
+    from mailbot.classifiers.finetune import fine_tune
 
+    def texts(split: str) -> list[str]:
+        return [model_input(r.text, r.subject)[0] for r in rows[split]]
+
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order on every machine: reproducible
-    echo(f"sentence head: encoding {len(train_rows)} training texts on one core (minutes)...")
-    texts = [model_input(r.text, r.subject)[0] for r in train_rows]
-    head = sentence.fit_head(sentence.embed(texts), [r.label for r in train_rows])
-    out.mkdir(parents=True, exist_ok=True)
-    head.save(out / sentence.HEAD_FILE)
-    echo(f"sentence head: encoding {len(test_rows)} test texts...")
-    vectors = sentence.embed([model_input(r.text, r.subject)[0] for r in test_rows])
+    try:
+        echo(f"sentence model: fine-tuning on {len(rows['train'])} texts, one core (~15 min)...")
+        model = fine_tune(texts("train"), [r.label for r in rows["train"]], echo=echo)
+        opinion = sentence.SentenceOpinion(model)
+        echo("sentence model: calibrating on the dev split, scoring the test split...")
+        dev_logits = opinion.head.logits(sentence.embed(opinion.encoder, texts("dev")))
+        sentence_temperature = fit_logit_temperature(dev_logits, [r.label for r in rows["dev"]])
+        model = model.tempered(sentence_temperature)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save(out / sentence.MODEL_FILE)
+        theirs = model.head.probabilities(sentence.embed(opinion.encoder, texts("test")))
+    finally:
+        torch.set_num_threads(threads)
     averaged = [
         sentence.average(calibrate(c, temperature), h)
-        for c, h in zip(test_cats, head.probabilities(vectors), strict=True)
+        for c, h in zip(test_cats, theirs, strict=True)
     ]
-    return multiclass_report([r.label for r in test_rows], [_argmax(c) for c in averaged], LABELS)
+    gold = [r.label for r in rows["test"]]
+    report = multiclass_report(gold, [_argmax(c) for c in averaged], LABELS)
+    return {**report, "temperature": sentence_temperature}
 
 
 def main() -> None:  # pragma: no cover - `python -m mailbot.classifiers.train OUT`

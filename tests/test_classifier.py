@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy
 import pytest
+from classifier_support import SETTINGS, classify_without_network
 from click.testing import CliRunner
 from mailbot.classifiers import (
     SHIPPED_MODEL,
     ClassifierLoadError,
     ClassifierSettings,
-    StaffEntry,
     load_classifier,
 )
-from mailbot.classifiers.base import LABELS, Classification, Classifier, Inbound
+from mailbot.classifiers.base import Classification, Classifier, Inbound
 from mailbot.classifiers.corpus import read_corpus
-from mailbot.classifiers.data.generate import DEMO_STAFF
 from mailbot.classifiers.metrics import binary_report
-from mailbot.classifiers.sentence import HEAD_FILE, SentenceHead, fit_head
-from mailbot.classifiers.spacy_pipeline import SpacyClassifier
-from mailbot.classifiers.spacy_pipeline.classifier import calibrate
 
 from mailbot.cli.classify import classify
-
-SETTINGS = ClassifierSettings(
-    staff=(*(StaffEntry(name=n) for n in DEMO_STAFF), StaffEntry(name="Will Turner")),
-    vip_senders=("dean@uni.example.ac.uk", "council.example.gov.uk"),
-    urgent_keywords=("Supportworks",),
-)
 
 
 @pytest.fixture(scope="module", params=["spacy", "spacy+minilm"])
@@ -241,31 +227,6 @@ def test_shipped_model_beats_rules_on_the_held_out_split(
     assert model_f1 > f1(rules)
 
 
-def classify_without_network(home: Path, settings: str, text: str, **env: str) -> str:
-    """Run `load_classifier(ClassifierSettings(settings)).classify(text)` in a fresh interpreter
-    whose sockets cannot connect; its output is "NAME LABEL"."""
-    code = (
-        "import socket\n"
-        "def no_net(*a, **k):\n"
-        "    raise OSError('network disabled in this test')\n"
-        "socket.socket.connect = no_net\n"
-        "socket.create_connection = no_net\n"
-        "from mailbot.classifiers import ClassifierSettings, load_classifier\n"
-        "from mailbot.classifiers.base import Inbound\n"
-        f"c = load_classifier(ClassifierSettings({settings}))\n"
-        f"print(c.name, c.classify(Inbound({text!r})).label)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), **env},
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout.strip()
-
-
 def test_shipped_model_loads_offline(tmp_path: Path) -> None:
     """A fresh interpreter with networking disabled loads the packaged model."""
     assert (SHIPPED_MODEL / "meta.json").exists()
@@ -273,57 +234,6 @@ def test_shipped_model_loads_offline(tmp_path: Path) -> None:
     assert size < 10 * 1024 * 1024
     out = classify_without_network(tmp_path, "", "My parcel never arrived.", HF_HUB_OFFLINE="1")
     assert out.split()[-1] == "complaint"
-
-
-def test_the_sentence_ensemble_loads_offline(tmp_path: Path) -> None:
-    """kind "spacy+minilm": the encoder comes from an installed package, never the network."""
-    assert (SHIPPED_MODEL / HEAD_FILE).stat().st_size < 64 * 1024
-    # No HF_HUB_OFFLINE here: the classifier itself must keep the hub switched off.
-    text = "Third week without broadband and nobody can tell me why."
-    out = classify_without_network(tmp_path, "kind='spacy+minilm'", text)
-    assert out.split() == ["spacy-cuebow+minilm", "1.0", "complaint"]
-
-
-def test_the_ensemble_is_the_mean_of_its_two_opinions() -> None:
-    plain = load_classifier(SETTINGS)
-    both = load_classifier(SETTINGS.model_copy(update={"kind": "spacy+minilm"}))
-    assert isinstance(both, SpacyClassifier) and both.second_opinion is not None
-    text = "The app logs me out every five minutes."
-    [doc] = list(both.nlp.pipe([text]))
-    own = calibrate(doc.cats, both.temperature)
-    [other] = both.second_opinion([text])
-    result = both.classify(Inbound(text))
-    assert result.score == pytest.approx((own[result.label] + other[result.label]) / 2, abs=1e-4)
-    assert result.score != pytest.approx(plain.classify(Inbound(text)).score, abs=1e-3)
-
-
-def test_a_model_without_the_sentence_head_is_one_clear_error(tmp_path: Path) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(SHIPPED_MODEL, model)
-    (model / HEAD_FILE).unlink()
-    settings = ClassifierSettings(kind="spacy+minilm", model_path=model)
-    with pytest.raises(ClassifierLoadError, match="--sentence-head"):
-        load_classifier(settings)
-    assert load_classifier(settings.model_copy(update={"kind": "spacy"})).classify(
-        Inbound("My parcel never arrived.")
-    )
-
-
-def test_the_sentence_head_learns_and_round_trips(tmp_path: Path) -> None:
-    rng = numpy.random.default_rng(0)
-    centres = numpy.eye(3, 8, dtype="float32") * 3
-    gold = [LABELS[i % 3] for i in range(300)]
-    x = numpy.stack([centres[LABELS.index(g)] for g in gold]) + rng.normal(0, 0.5, (300, 8))
-    head = fit_head(x, gold)
-    predicted = [max(p, key=p.__getitem__) for p in head.probabilities(x)]
-    assert sum(p == g for p, g in zip(predicted, gold, strict=True)) >= 290
-    head.save(tmp_path / HEAD_FILE)
-    again = SentenceHead.load(tmp_path / HEAD_FILE)
-    assert again.labels == LABELS
-    for loaded, fitted in zip(again.probabilities(x[:5]), head.probabilities(x[:5]), strict=True):
-        assert loaded == pytest.approx(fitted)
-    # Deterministic: the same data give the same weights.
-    assert numpy.array_equal(fit_head(x, gold).weights, head.weights)
 
 
 def test_missing_model_is_one_clear_error(tmp_path: Path) -> None:

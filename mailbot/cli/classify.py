@@ -236,10 +236,10 @@ def _triage_feedback(obj: Any, path: Path, echo: Callable[[str], None]) -> Path:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
-    "--sentence-head",
+    "--sentence-model",
     is_flag=True,
-    help="Also fit the sentence-encoder head used by kind 'spacy+minilm' "
-    "(needs: pip install 'mailbot[sentence]'; a few minutes).",
+    help="Also fine-tune the sentence encoder used by kind 'spacy+minilm' "
+    "(needs: pip install 'mailbot[sentence]'; about 10 minutes on one core).",
 )
 @click.option(
     "--from-database",
@@ -255,7 +255,7 @@ def classify_train(
     out: Path,
     variant: str,
     seed: int,
-    sentence_head: bool,
+    sentence_model: bool,
     from_database: bool,
     as_json: bool,
 ) -> None:
@@ -270,7 +270,7 @@ def classify_train(
       mailbot classify train
       mailbot classify train --feedback var/triage.jsonl --out var/model
       mailbot --config mailbot.toml classify train --from-database --out var/model
-      mailbot classify train --sentence-head          # for kind = "spacy+minilm"
+      mailbot classify train --sentence-model          # for kind = "spacy+minilm"
     """
     from mailbot.classifiers.train import TrainConfig, train
 
@@ -279,16 +279,20 @@ def classify_train(
     if settings.feedback_path and settings.feedback_path.exists():
         files.append(settings.feedback_path)
     echo = (lambda _: None) if as_json else click.echo
-    if sentence_head:
-        from mailbot.classifiers.sentence import INSTALL_HINT, SentenceEncoderMissing, encoder
+    if sentence_model:
+        from mailbot.classifiers.sentence import (
+            INSTALL_HINT,
+            SentenceEncoderMissing,
+            load_encoder,
+        )
 
         try:
-            encoder()
+            load_encoder()
         except SentenceEncoderMissing:
             raise click.UsageError(
-                f"--sentence-head needs the sentence encoder: {INSTALL_HINT}"
+                f"--sentence-model needs the sentence encoder: {INSTALL_HINT}"
             ) from None
-    config = TrainConfig(variant=variant, seed=seed, sentence_head=sentence_head)
+    config = TrainConfig(variant=variant, seed=seed, sentence_model=sentence_model)
     with tempfile.TemporaryDirectory(prefix="mailbot-feedback-") as scratch:
         if from_database:
             files.append(_triage_feedback(obj, Path(scratch) / "triage.jsonl", echo))
@@ -300,7 +304,7 @@ def classify_train(
         "best_epoch": report.best_epoch,
         "temperature": report.temperature,
         "test": report.test,
-        "test_with_sentence_head": report.test_with_sentence_head,
+        "test_with_sentence_model": report.test_with_sentence_model,
         "seconds": report.seconds,
     }
     if as_json:
@@ -314,10 +318,10 @@ def classify_train(
     click.echo(
         f"held-out test split: macro-F1 {test['macro_f1']:.3f}, accuracy {test['accuracy']:.3f}"
     )
-    if report.test_with_sentence_head:
-        both = report.test_with_sentence_head
+    if report.test_with_sentence_model:
+        both = report.test_with_sentence_model
         click.echo(
-            f"  with the sentence head (spacy+minilm): macro-F1 {both['macro_f1']:.3f}, "
+            f"  with the sentence model (spacy+minilm): macro-F1 {both['macro_f1']:.3f}, "
             f"accuracy {both['accuracy']:.3f}"
         )
     if out.resolve() != SHIPPED_MODEL.resolve():
