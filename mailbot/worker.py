@@ -11,20 +11,18 @@ import logging
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
 
+from mailbot.cases.jobs import TickReport, tick
 from mailbot.classifiers.base import Classifier
 from mailbot.config import Config, Mailbox
 from mailbot.db.engine import Database
-from mailbot.db.models import Message, MessageState
 from mailbot.db.types import utcnow
 from mailbot.ingest.fetch import fetch_new_mail, mark_done_on_server
 from mailbot.ingest.idle import IdleListener
@@ -32,19 +30,17 @@ from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
 from mailbot.ingest.lease import mailbox_lease
 from mailbot.outgoing.sender import deliver_due
 from mailbot.outgoing.smtp import TemporaryFailure
-from mailbot.pipeline import PipelineContext, pending_messages, process_message
-from mailbot.prepare import Prepared, Preparer
-from mailbot.procedure.jobs import TickReport, tick
+from mailbot.pipeline import PipelineContext, process_pending
+from mailbot.pipeline.prepare import Preparer
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(minutes=15)
-RETRIES_BEFORE_HOLD = 3
 # What a mailbox poll recovers from by backing off: the server or the database was away.
 POLL_ERRORS: tuple[type[BaseException], ...] = (
     *TRANSIENT_ERRORS,
     OperationalError,
-)  # a message failing this often is held for a human
+)
 
 
 @dataclass
@@ -146,39 +142,11 @@ class Worker:
         return fetched
 
     def process_pending(self) -> int:
-        """Process every stored message not yet processed, one savepoint each."""
-        done = 0
+        """Process every stored message not yet processed (see mailbot.pipeline.runner)."""
         with self._db_lock:
-            while True:
-                with self.db.transaction() as session:
-                    batch = pending_messages(session, self.config.worker.batch_size)
-                    prepared = self.preparer.map([row.raw for row in batch])
-                    for row, ready in zip(batch, prepared, strict=True):
-                        self._process_one(session, row, ready)
-                done += len(batch)
-                if len(batch) < self.config.worker.batch_size:
-                    return done
-
-    def _process_one(self, session: Session, row: Message, prepared: Prepared) -> None:
-        savepoint = session.begin_nested()
-        try:
-            process_message(session, self.context, row, prepared)
-            row.processed_at = self.now()
-            session.flush()
-            savepoint.commit()
-        except OperationalError:
-            # The database, not the message, failed (connection lost, lock timeout): the
-            # caller's transaction rolls back and the message is retried, never held.
-            raise
-        except Exception as exc:  # one bad message never stops the others
-            savepoint.rollback()
-            row.attempts += 1
-            if isinstance(exc, IntegrityError) and row.attempts < RETRIES_BEFORE_HOLD:
-                log.info("message %s raced another worker; will retry", row.id)
-                return
-            row.state = MessageState.HELD
-            row.error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-            log.error("message %s in %s held for review: %s", row.id, row.mailbox, row.error)
+            return process_pending(
+                self.db, self.context, self.preparer, self.config.worker.batch_size, self.now
+            )
 
     def deliver_outbox(self) -> int:
         backoff = self._backoff["smtp"]
@@ -274,7 +242,7 @@ class Worker:
         log.info("worker stopped")
 
     def sla_tick(self) -> TickReport | None:
-        """The complaints procedure's scheduled jobs due now (see mailbot.procedure.jobs)."""
+        """The complaints procedure's scheduled jobs due now (see mailbot.cases.jobs)."""
         try:
             with self._db_lock:
                 return tick(self.db, self.config, self.now(), renderer=self.context.renderer)

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from support import MailEnv, make_email
 
-from mailbot import pipeline
+from mailbot.pipeline.steps import case as case_step
 from mailbot.cli import AppContext
 from mailbot.cli.held import held, reprocess
 from mailbot.db.models import Case, Message, MessageState
@@ -34,14 +34,14 @@ def _flags(env: MailEnv, box: str = "customerservices") -> dict[int, set[bytes]]
 def test_a_message_that_fails_is_held_shown_and_can_be_reprocessed(
     mail_env: MailEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_open_case = pipeline.open_case
+    real_case_step = case_step.run
 
-    def fragile_open_case(session, ctx, row, parsed, classification):
-        if POISON in parsed.subject:
+    def fragile_case_step(session, ctx, item):
+        if POISON in item.parsed.subject:
             raise RuntimeError("classifier backend exploded")
-        return real_open_case(session, ctx, row, parsed, classification)
+        return real_case_step(session, ctx, item)
 
-    monkeypatch.setattr(pipeline, "open_case", fragile_open_case)
+    monkeypatch.setattr(case_step, "run", fragile_case_step)
     mail_env.send(make_email(subject="First: my bin was missed", message_id="m1"))
     mail_env.send(make_email(subject=f"Second: {POISON}", message_id="m2"))
     mail_env.send(make_email(subject="Third: thank you", message_id="m3"))
@@ -88,7 +88,7 @@ def test_a_message_that_fails_is_held_shown_and_can_be_reprocessed(
     assert text.exit_code == 0 and str(held_id) in text.output and POISON in text.output
 
     # After the fix, `mailbot reprocess ID` and one pass process it like any other message.
-    monkeypatch.setattr(pipeline, "open_case", real_open_case)
+    monkeypatch.setattr(case_step, "run", real_case_step)
     retried = runner.invoke(reprocess, [str(held_id)], obj=AppContext(config_path=str(config_file)))
     assert retried.exit_code == 0, retried.output
     assert len(retried.output.strip().splitlines()) == 1

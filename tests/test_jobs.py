@@ -21,11 +21,12 @@ from procedure_support import (
 from sqlalchemy import select, update
 from support import MailEnv
 
+from mailbot.cases.casefile import transition
+from mailbot.cases.jobs import tick
+from mailbot.cases.recipients import mark_undeliverable
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
-from mailbot.mail.autoreply import mark_undeliverable
 from mailbot.procedure import lifecycle
-from mailbot.procedure.casefile import transition
-from mailbot.procedure.jobs import outbox_key, planner_key, tick
+from mailbot.procedure.planner import outbox_key, planner_key
 
 RECEIVED = at("2026-11-02 10:00")  # a Monday
 

@@ -13,6 +13,7 @@ from mailbot.procedure.lifecycle import (
     acknowledge,
     acknowledge_stage,
     appeal,
+    case_deadlines,
     change_priority,
     close,
     escalate,
@@ -24,7 +25,6 @@ from mailbot.procedure.lifecycle import (
     suspend,
 )
 from mailbot.procedure.policy import Policy
-from mailbot.procedure.sla import case_deadlines
 
 LONDON = ZoneInfo("Europe/London")
 POLICY = Policy()

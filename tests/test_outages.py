@@ -224,9 +224,9 @@ def test_database_briefly_unreachable_the_worker_survives_and_recovers(
     _settle(worker, clock)
 
     # Down in the middle of processing a message: it is not held, only retried.
-    from mailbot import pipeline
+    from mailbot.pipeline.steps import case as case_step
 
-    real = pipeline.open_case
+    real = case_step.run
 
     def open_case(*args, **kwargs):
         if not getattr(open_case, "done", False):
@@ -234,7 +234,7 @@ def test_database_briefly_unreachable_the_worker_survives_and_recovers(
             postgres.stop(immediate=True)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "open_case", open_case)
+    monkeypatch.setattr(case_step, "run", open_case)
     mail_env.send(make_email(message_id="d2", sender="c2 <c2@example.net>"))
     try:
         worker.run_once()

@@ -7,7 +7,7 @@ from pathlib import Path
 from mailbot.classifiers import ClassifierSettings, load_classifier
 from support import make_email
 
-from mailbot.prepare import MIN_PARALLEL_BATCH, Preparer, prepare
+from mailbot.pipeline.prepare import MIN_PARALLEL_BATCH, Preparer, prepare
 
 TEXTS = [
     "My parcel still hasn't arrived and nobody answers the phone.",

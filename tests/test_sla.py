@@ -9,13 +9,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailbot.procedure.lifecycle import change_priority, escalate, open_case, put_on_hold, resume
+from mailbot.procedure.lifecycle import (
+    case_deadlines,
+    change_priority,
+    escalate,
+    open_case,
+    put_on_hold,
+    resume,
+)
 from mailbot.procedure.policy import Duration, Policy
 from mailbot.procedure.sla import (
     Hold,
     acknowledge_by,
     appeal_window_closes,
-    case_deadlines,
     due_after,
     due_by,
     earliest_issue_date,

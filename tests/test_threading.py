@@ -8,7 +8,7 @@ from support import MailEnv, make_email
 from mailbot.cases.threading import thread_key
 from mailbot.db.models import Case, CaseEvent, FolderCursor, Message, MessageState, Outbox
 from mailbot.db.web_models import User
-from mailbot.outgoing.compose import new_message_id
+from mailbot.mail.tokens import new_message_id
 from mailbot.web import casework as cw
 from mailbot.worker import Worker
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.cases.references import find_references, format_reference, tag_subject
-from mailbot.cases.threading import Candidate, Signals, decide, primary
-from mailbot.outgoing.compose import looks_signed, new_message_id, signed_reference
+from mailbot.mail.tokens import looks_signed, new_message_id, signed_reference
+from mailbot.procedure.threading import Candidate, Signals, decide, primary
 
 KEY = b"k" * 32
 prefixes = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=4).map(lambda p: "C" + p)

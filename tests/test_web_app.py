@@ -21,13 +21,13 @@ from starlette.testclient import TestClient
 from web_support import PASSWORD, add_users, csrf_of, login, post, seed_case, web_config
 
 from mailbot.app import open_database
+from mailbot.cases.recipients import mark_undeliverable
 from mailbot.cli import AppContext
 from mailbot.cli.classify import classify
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
 from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, ClassifierFeedback, User
-from mailbot.mail.autoreply import mark_undeliverable
 from mailbot.web.accounts import authenticate
 from mailbot.web.app import create_app
 from mailbot.web.auth import page

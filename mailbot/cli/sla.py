@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailbot.app import open_database
+from mailbot.cases.jobs import tick as run_tick
 from mailbot.cli import AppContext
 from mailbot.db.types import utcnow
-from mailbot.procedure.jobs import tick as run_tick
 from mailbot.render import Renderer
 
 __all__ = ["sla"]

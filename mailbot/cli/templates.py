@@ -15,10 +15,10 @@ from typing import Any
 import click
 from jinja2 import TemplateError, TemplateNotFound
 
+from mailbot.cases.letters import base_context
 from mailbot.cli import AppContext
 from mailbot.config import Config
 from mailbot.db.models import Case
-from mailbot.procedure.letters import base_context
 from mailbot.render import Letter, Renderer
 
 __all__ = ["sample_context", "templates"]

@@ -186,7 +186,7 @@ class Case(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # The staged procedure (mailbot.procedure.casefile maps these to lifecycle.Case).
+    # The staged procedure (mailbot.cases.casefile maps these to lifecycle.Case).
     stage_started_at: Mapped[datetime | None]  # None: the stage started on receipt
     stage_acknowledged_at: Mapped[datetime | None]
     outcome_at: Mapped[datetime | None]

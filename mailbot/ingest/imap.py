@@ -7,7 +7,6 @@ Nothing here touches the database. Messages are read with BODY.PEEK[] so Mailbot
 from __future__ import annotations
 
 import logging
-import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import Mailbox
+from mailbot.tls import tls_context
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,6 @@ class FetchedMessage:
     uid: int
     raw: bytes
     arrived: datetime | None  # INTERNALDATE, aware
-
-
-def tls_context(ca_file: str = "") -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    return context
 
 
 class ImapMailbox:

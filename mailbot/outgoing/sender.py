@@ -22,7 +22,7 @@ from mailbot.db.engine import Database
 from mailbot.db.models import Case, Outbox, OutboxState
 from mailbot.db.types import utcnow
 from mailbot.outgoing.smtp import PermanentFailure, SmtpConnection, TemporaryFailure
-from mailbot.procedure.jobs import planner_key
+from mailbot.procedure.planner import planner_key
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import smtplib
 from types import TracebackType
 
 from mailbot.config import Smtp
-from mailbot.ingest.imap import tls_context
+from mailbot.tls import tls_context
 
 
 class PermanentFailure(Exception):

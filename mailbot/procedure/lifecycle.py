@@ -28,16 +28,19 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
+from mailbot.procedure import sla
 from mailbot.procedure.policy import Policy, StageName
 from mailbot.procedure.sla import Hold, appeal_window_closes
 
 __all__ = [
     "Case",
+    "CaseDeadlines",
     "Status",
     "TransitionError",
     "acknowledge",
     "acknowledge_stage",
     "appeal",
+    "case_deadlines",
     "change_priority",
     "close",
     "escalate",
@@ -290,3 +293,49 @@ def reinstate(case: Case, at: datetime) -> Case:
         raise TransitionError(f"only a suspended case can be reinstated; this one is {case.status}")
     status: Status = "open" if case.outcome is None else "outcome_given"
     return replace(case, status=status, holds=_end_hold(case, at))
+
+
+# ---- every deadline of one case ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseDeadlines:
+    """Every deadline of a case as it stands. None: not set by the policy, or clock stopped."""
+
+    clock_starts: date
+    acknowledge_by: datetime | None
+    resolve_by: datetime | None
+    stage: StageName
+    stage_acknowledge_by: datetime | None
+    stage_respond_by: datetime | None
+    holding_letter_on: datetime | None
+    first_reminder_on: datetime | None
+    escalate_on: datetime | None
+    appeal_window_closes: datetime | None
+    out_of_time: bool | None  # None when the issue date is unknown or there is no limit
+
+
+def case_deadlines(policy: Policy, case: Case) -> CaseDeadlines:
+    """Recompute every deadline of `case` from its current priority, stage and holds."""
+    cal = policy.working_calendar()
+    started = case.stage_started_at or case.received_at
+    holds = case.holds
+    appeal_closes = None
+    if case.outcome_at is not None and case.stage == policy.appeal_from:
+        appeal_closes = sla.appeal_window_closes(policy, case.outcome_at)
+    out_of_time = None
+    if case.issue_arose_on is not None and policy.time_limit is not None:
+        out_of_time = sla.is_out_of_time(policy, case.issue_arose_on, case.received_at)
+    return CaseDeadlines(
+        clock_starts=cal.clock_start_day(case.received_at),
+        acknowledge_by=sla.acknowledge_by(policy, case.received_at, case.priority, case.category),
+        resolve_by=sla.resolve_by(policy, case.received_at, case.priority, holds),
+        stage=case.stage,
+        stage_acknowledge_by=sla.stage_acknowledge_by(policy, case.stage, started),
+        stage_respond_by=sla.stage_respond_by(policy, case.stage, started, holds),
+        holding_letter_on=sla.holding_letter_on(policy, case.stage, started, holds),
+        first_reminder_on=sla.reminder_on(policy, started, 1, holds),
+        escalate_on=sla.escalation_on(policy, started, holds),
+        appeal_window_closes=appeal_closes,
+        out_of_time=out_of_time,
+    )

@@ -193,3 +193,35 @@ def _latest_slot(policy: Policy, case: Case, now: datetime) -> int:
         middle = (low + high) // 2
         low, high = (middle, high) if due(middle) else (low, middle)
     return low
+
+
+# --- outbox keys: how a planned action is named in the outbox (exactly once) ---------------
+
+_KEY_PREFIX = {
+    "acknowledge": "ack",
+    "copy": "copy",
+    "reminder": "reminder",
+    "escalate": "escalation",
+    "holding_letter": "holding",
+    "appeal_window_expired": "appeal-expired",
+}
+_ACTION_OF = {prefix: kind for kind, prefix in _KEY_PREFIX.items()}
+
+
+def outbox_key(key: ActionKey) -> str:
+    """The outbox idempotency key of a planner key, e.g. 'reminder:CS-2026-00001:frontline:1'."""
+    return ":".join([_KEY_PREFIX[str(key[0])], *map(str, key[1:])])
+
+
+def planner_key(key: str) -> ActionKey | None:
+    """The planner key an outbox key stands for (None for keys the planner does not make)."""
+    prefix, *rest = key.split(":")
+    kind = _ACTION_OF.get(prefix)
+    if kind is None or not rest:
+        return None
+    parts: list[Hashable] = [kind, *rest]
+    if kind == "reminder":
+        if len(rest) != 3 or not rest[2].isdigit():
+            return None
+        parts[3] = int(rest[2])
+    return tuple(parts)

@@ -31,21 +31,16 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.policy import Duration, Policy, StageName
 
-if TYPE_CHECKING:
-    from mailbot.procedure.lifecycle import Case
-
 __all__ = [
-    "CaseDeadlines",
     "Deadline",
     "Hold",
     "acknowledge_by",
     "appeal_window_closes",
-    "case_deadlines",
     "due_after",
     "due_by",
     "earliest_issue_date",
@@ -256,52 +251,6 @@ def earliest_issue_date(policy: Policy, received_at: datetime) -> date | None:
     while (ends := time_limit_ends(policy, day)) is not None and ends < received:
         day += timedelta(days=1)
     return day
-
-
-# ---- one case ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CaseDeadlines:
-    """Every deadline of a case as it stands. None: not set by the policy, or clock stopped."""
-
-    clock_starts: date
-    acknowledge_by: datetime | None
-    resolve_by: datetime | None
-    stage: StageName
-    stage_acknowledge_by: datetime | None
-    stage_respond_by: datetime | None
-    holding_letter_on: datetime | None
-    first_reminder_on: datetime | None
-    escalate_on: datetime | None
-    appeal_window_closes: datetime | None
-    out_of_time: bool | None  # None when the issue date is unknown or there is no limit
-
-
-def case_deadlines(policy: Policy, case: Case) -> CaseDeadlines:
-    """Recompute every deadline of `case` from its current priority, stage and holds."""
-    cal = policy.working_calendar()
-    started = case.stage_started_at or case.received_at
-    holds = case.holds
-    appeal_closes = None
-    if case.outcome_at is not None and case.stage == policy.appeal_from:
-        appeal_closes = appeal_window_closes(policy, case.outcome_at)
-    out_of_time = None
-    if case.issue_arose_on is not None and policy.time_limit is not None:
-        out_of_time = is_out_of_time(policy, case.issue_arose_on, case.received_at)
-    return CaseDeadlines(
-        clock_starts=cal.clock_start_day(case.received_at),
-        acknowledge_by=acknowledge_by(policy, case.received_at, case.priority, case.category),
-        resolve_by=resolve_by(policy, case.received_at, case.priority, holds),
-        stage=case.stage,
-        stage_acknowledge_by=stage_acknowledge_by(policy, case.stage, started),
-        stage_respond_by=stage_respond_by(policy, case.stage, started, holds),
-        holding_letter_on=holding_letter_on(policy, case.stage, started, holds),
-        first_reminder_on=reminder_on(policy, started, 1, holds),
-        escalate_on=escalation_on(policy, started, holds),
-        appeal_window_closes=appeal_closes,
-        out_of_time=out_of_time,
-    )
 
 
 # ---- a whole timeline, for `mailbot policy dates` ---------------------------------------

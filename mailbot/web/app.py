@@ -25,6 +25,7 @@ from mailbot.db.engine import Database
 from mailbot.render import Renderer
 from mailbot.web import auth, users, views
 from mailbot.web.context import TEMPLATES, Web, render
+from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.settings import secret_key, secure_cookies
 
@@ -132,7 +133,7 @@ def create_app(
         db=db,
         settings=settings,
         templates=_templates(config),
-        limiter=auth.RateLimiter(settings.login_attempts),
+        limiter=RateLimiter(settings.login_attempts),
         letters=Renderer(config.templates.directory or None),
     )
     return app

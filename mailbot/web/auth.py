@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -32,37 +30,6 @@ ActionView = Callable[[Request, Session, User, FormData], Response]
 
 class LoginRequired(Exception):
     """No valid session: the handler sends the browser to the log-in page."""
-
-
-class RateLimiter:
-    """At most `limit` failed log-ins per key (address, user name) in a sliding window."""
-
-    def __init__(
-        self, limit: int, window: float = 900.0, clock: Callable[[], float] = time.monotonic
-    ):
-        self.limit, self.window, self.clock = limit, window, clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()  # log-ins are checked on worker threads
-
-    def _recent(self, key: str) -> deque[float]:
-        stamps = self._failures[key]
-        while stamps and stamps[0] <= self.clock() - self.window:
-            stamps.popleft()
-        return stamps
-
-    def blocked(self, *keys: str) -> bool:
-        with self._lock:
-            return any(len(self._recent(k)) >= self.limit for k in keys)
-
-    def failed(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._recent(key).append(self.clock())
-
-    def clear(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
 
 
 def signed_in_user(request: Request, session: Session) -> User:

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.casefile import transition
 from mailbot.cases.store import allocate_reference, record_event
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
 from mailbot.procedure import lifecycle
 from mailbot.procedure.calendar import WorkingCalendar
-from mailbot.procedure.casefile import transition
 from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Policy
 from mailbot.web.feedback import record_feedback

@@ -16,10 +16,10 @@ from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
 from mailbot.web import csrf
+from mailbot.web.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from mailbot.db.web_models import User
-    from mailbot.web.auth import RateLimiter
 
 TEMPLATES = Path(__file__).with_name("templates")
 

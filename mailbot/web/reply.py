@@ -16,7 +16,8 @@ from mailbot.cases.threading import thread_key
 from mailbot.config import Config
 from mailbot.db.models import Case, Message, Outbox
 from mailbot.db.web_models import User
-from mailbot.outgoing.compose import Envelope, compose, new_message_id
+from mailbot.mail.compose import Envelope, compose
+from mailbot.mail.tokens import new_message_id
 from mailbot.render import Letter
 from mailbot.web.casework import CaseworkError
 

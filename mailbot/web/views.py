@@ -15,11 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from mailbot.cases.letters import queue_outcome_letter
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
 from mailbot.mail.html import sanitize_html
-from mailbot.procedure.letters import queue_outcome_letter
 from mailbot.web import casework as cw
 from mailbot.web.accounts import audit
 from mailbot.web.auth import action, page

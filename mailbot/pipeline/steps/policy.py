@@ -1,38 +1,32 @@
-"""The policy applied to a case as it opens, inside the pipeline's transaction.
+"""Apply the complaints policy to a case as it opens; every decision is a case event.
 
-    priority   the urgent flag gives the policy's most urgent grade, else its default
-    VIP        straight to investigation when the policy says so (seed 004, Stage 2)
-    legal      a legal threat suspends the procedure when the policy says so (seed 000)
-    compliment thanked (the `compliment_thanks` letter replaces the acknowledgement) and a
-               copy forwarded to the department's service manager (seed 002 §3)
-
-Every decision is a case event with its reason.
+priority   the urgent flag gives the policy's most urgent grade, else its default
+VIP        straight to investigation when the policy says so (seed 004, Stage 2)
+legal      a legal threat suspends the procedure when the policy says so (seed 000)
+compliment a copy is forwarded to the department's service manager (seed 002 §3); the
+           `acknowledge` step thanks the customer instead of acknowledging a complaint
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from sqlalchemy.orm import Session
 
+from mailbot.cases.casefile import category_of, store
+from mailbot.cases.letters import queue_letter
 from mailbot.cases.store import record_event
 from mailbot.classifiers.base import Classification
-from mailbot.config import Config
 from mailbot.db.models import Case
-from mailbot.procedure import lifecycle, sla
-from mailbot.procedure.casefile import category_of, store
-from mailbot.procedure.letters import queue_letter
+from mailbot.pipeline.context import Item, PipelineContext
+from mailbot.pipeline.outcome import NEXT, Outcome
+from mailbot.procedure import lifecycle
 from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Policy
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
-    from mailbot.pipeline import PipelineContext
-
-__all__ = ["acknowledgement_letter", "apply_policy", "urgent_grade"]
-
-log = logging.getLogger(__name__)
+def run(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
+    if item.case is not None and item.opened:
+        apply_policy(session, ctx, item.case, item.classification)
+    return NEXT
 
 
 def urgent_grade(policy: Policy) -> str:
@@ -43,7 +37,7 @@ def urgent_grade(policy: Policy) -> str:
 def apply_policy(
     session: Session, ctx: PipelineContext, case: Case, classification: Classification
 ) -> None:
-    """Grade, stage and suspend a newly opened case; thank and forward a compliment."""
+    """Grade, stage and suspend a newly opened case; forward a compliment."""
     policy = ctx.config.policy
     category = category_of(case)
     priority = urgent_grade(policy) if classification.flagged("urgent") else None
@@ -118,19 +112,3 @@ def forward_compliment(session: Session, ctx: PipelineContext, case: Case) -> No
         orm=True,
         customer_text=text or case.summary,
     )
-
-
-def acknowledgement_letter(config: Config, case: Case) -> tuple[str, dict[str, Any]]:
-    """The template that acknowledges `case` and the context it needs beyond the basics."""
-    policy = config.policy
-    if category_of(case) == "compliment":
-        return "compliment_thanks", {}
-    tz = ZoneInfo(policy.calendar.timezone)
-    stage_rule = policy.stage(case.stage) if case.stage in policy.enabled_stages else None
-    deadline = sla.acknowledge_by(policy, case.received_at, case.priority, category_of(case))
-    return "acknowledgement", {
-        "stage": case.stage,
-        "stage_label": stage_rule.label if stage_rule else case.stage,
-        "suspended": case.status == "suspended",
-        "acknowledge_by": deadline.astimezone(tz) if deadline else None,
-    }

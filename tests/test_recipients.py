@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from support import MailEnv, make_email
 
+from mailbot.cases.recipients import mark_undeliverable, may_send
 from mailbot.config import Config, parse_config
 from mailbot.db.engine import Database
 from mailbot.db.migrate import upgrade
 from mailbot.db.models import CaseEvent, Outbox
-from mailbot.mail.autoreply import mark_undeliverable, may_send
 from mailbot.mail.loopguard import Verdict
 
 NOW = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)

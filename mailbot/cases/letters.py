@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.casefile import category_of
+from mailbot.cases.recipients import may_send
 from mailbot.cases.references import tag_subject
 from mailbot.cases.store import record_event
 from mailbot.cases.threading import thread_key
@@ -22,12 +24,19 @@ from mailbot.config import Config, Mailbox
 from mailbot.db.models import Case, CaseEvent, Message, Outbox
 from mailbot.db.types import utcnow
 from mailbot.db.upsert import insert_ignoring_conflicts
-from mailbot.mail.autoreply import may_send
-from mailbot.outgoing.compose import Envelope, compose, new_message_id
+from mailbot.mail.compose import Envelope, compose
+from mailbot.mail.tokens import new_message_id
+from mailbot.procedure import sla
 from mailbot.procedure.sla import appeal_window_closes
 from mailbot.render import Letter, Renderer
 
-__all__ = ["base_context", "queue_letter", "queue_outcome_letter", "sender_mailbox"]
+__all__ = [
+    "acknowledgement_letter",
+    "base_context",
+    "queue_letter",
+    "queue_outcome_letter",
+    "sender_mailbox",
+]
 
 
 def sender_mailbox(config: Config, name: str = "") -> Mailbox | None:
@@ -186,3 +195,19 @@ def queue_outcome_letter(
         appeal_within=str(policy.stages.appeal.window or ""),
         appeal_possible=appealable,
     )
+
+
+def acknowledgement_letter(config: Config, case: Case) -> tuple[str, dict[str, Any]]:
+    """The template that acknowledges `case` and the context it needs beyond the basics."""
+    policy = config.policy
+    if category_of(case) == "compliment":
+        return "compliment_thanks", {}
+    tz = ZoneInfo(policy.calendar.timezone)
+    stage_rule = policy.stage(case.stage) if case.stage in policy.enabled_stages else None
+    deadline = sla.acknowledge_by(policy, case.received_at, case.priority, category_of(case))
+    return "acknowledgement", {
+        "stage": case.stage,
+        "stage_label": stage_rule.label if stage_rule else case.stage,
+        "suspended": case.status == "suspended",
+        "acknowledge_by": deadline.astimezone(tz) if deadline else None,
+    }

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,18 +39,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.casefile import category_of, procedure_case
+from mailbot.cases.letters import acknowledgement_letter, queue_letter
 from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.db.engine import Database
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.procedure import planner, sla
-from mailbot.procedure.casefile import category_of, procedure_case
-from mailbot.procedure.intake import acknowledgement_letter
-from mailbot.procedure.letters import queue_letter
-from mailbot.procedure.planner import Action, ActionKey
+from mailbot.procedure.planner import Action, ActionKey, outbox_key, planner_key
 from mailbot.render import Renderer
 
-__all__ = ["ACTIVE", "TickReport", "outbox_key", "planner_key", "tick"]
+__all__ = ["ACTIVE", "TickReport", "tick"]
 
 log = logging.getLogger(__name__)
 
@@ -64,34 +62,6 @@ _EVENT_KINDS = (
     "acknowledgement_skipped",
     "acknowledgement_at_risk",
 )
-_KEY_PREFIX = {
-    "acknowledge": "ack",
-    "copy": "copy",
-    "reminder": "reminder",
-    "escalate": "escalation",
-    "holding_letter": "holding",
-    "appeal_window_expired": "appeal-expired",
-}
-_ACTION_OF = {prefix: kind for kind, prefix in _KEY_PREFIX.items()}
-
-
-def outbox_key(key: ActionKey) -> str:
-    """The outbox idempotency key of a planner key, e.g. 'reminder:CS-2026-00001:frontline:1'."""
-    return ":".join([_KEY_PREFIX[str(key[0])], *map(str, key[1:])])
-
-
-def planner_key(key: str) -> ActionKey | None:
-    """The planner key an outbox key stands for (None for keys the planner does not make)."""
-    prefix, *rest = key.split(":")
-    kind = _ACTION_OF.get(prefix)
-    if kind is None or not rest:
-        return None
-    parts: list[Hashable] = [kind, *rest]
-    if kind == "reminder":
-        if len(rest) != 3 or not rest[2].isdigit():
-            return None
-        parts[3] = int(rest[2])
-    return tuple(parts)
 
 
 @dataclass

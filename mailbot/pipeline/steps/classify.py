@@ -1,0 +1,82 @@
+"""Record the classifier's verdict: the new case's label and evidence, or a follow-up's label.
+
+A follow-up that raises an appeal, a legal threat or new urgency is flagged for staff.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from mailbot.cases.store import record_event
+from mailbot.classifiers.base import Evidence
+from mailbot.db.models import Case
+from mailbot.pipeline.context import Item, PipelineContext
+from mailbot.pipeline.outcome import NEXT, Outcome
+
+log = logging.getLogger(__name__)
+
+# Flags in a follow-up that staff must act on: an appeal against the outcome (stage 3), a
+# threat of legal action (the procedure may stop), a new urgency.
+ATTENTION_FLAGS = ("appeal", "legal_threat", "urgent")
+
+
+def run(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
+    assert item.case is not None, "the case step runs first"
+    if item.opened:
+        _label_new_case(item.case, item)
+    else:
+        _label_follow_up(session, item.case, item)
+    return NEXT
+
+
+def _label_new_case(case: Case, item: Item) -> None:
+    c = item.classification
+    case.label, case.score, case.classifier = c.label, c.score, c.classifier
+    case.reasons = [evidence(e) for e in c.reasons]
+    case.flags = {k: [evidence(e) for e in v] for k, v in c.flags.items() if v}
+    log.info(
+        "message %s in %s opened case %s (%s, %.2f)",
+        item.row.id,
+        item.row.mailbox,
+        case.reference,
+        c.label,
+        c.score,
+    )
+
+
+def _label_follow_up(session: Session, case: Case, item: Item) -> None:
+    """A person's words are classified; robots' mail is only recorded."""
+    row, c = item.row, item.classification
+    sender = row.from_addr or "unknown sender"
+    if not item.human:
+        record_event(
+            session, case, f"{row.automatic}_received", sender, message=row, subject=row.subject
+        )
+        return
+    record_event(
+        session,
+        case,
+        "message_received",
+        sender,
+        message=row,
+        subject=row.subject,
+        label=c.label,
+        score=round(c.score, 3),
+    )
+    raised = [f for f in ATTENTION_FLAGS if c.flagged(f)]
+    if raised:
+        record_event(
+            session,
+            case,
+            "needs_attention",
+            "mailbot",
+            flags=raised,
+            evidence={f: [e.text for e in c.flags[f]] for f in raised},
+        )
+
+
+def evidence(e: Evidence) -> dict[str, object]:
+    """Evidence as stored on the case: the words, where they are, and why they count."""
+    return {"text": e.text, "start": e.start, "end": e.end, "why": e.why}
