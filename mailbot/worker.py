@@ -1,8 +1,13 @@
-"""The worker: poll mailboxes, process what was stored, deliver the outbox.
+"""The worker: poll mailboxes, process what was stored, run the procedure's jobs, deliver.
 
-`run_once` (for `mailbot poll --once`, cron and tests) and `run_forever` (for `mailbot run`)
-call the same three steps; the long-running worker only adds a scheduler, IMAP IDLE
-listeners and signal handling around them.
+One round is, in order: `poll_mailbox` for every mailbox (fetch, process, mark on the
+server), `process_pending` (what a crash or `mailbot reprocess` left), `sla_tick` (reminders,
+escalations, holding letters, digest), `deliver_outbox`. `run_once` (for `mailbot poll
+--once`, cron and tests) runs rounds until nothing is left; `run_forever` (`mailbot run`)
+runs the same jobs on their own intervals, adding IMAP IDLE listeners and signal handling.
+
+The edges are passed in: `open_source` opens a mailbox (IMAP by default), `open_transport`
+an outgoing connection (SMTP by default), `now` is the clock.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from mailbot.ingest.fetch import fetch_new_mail, mark_done_on_server
 from mailbot.ingest.idle import IdleListener
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
 from mailbot.ingest.lease import mailbox_lease
+from mailbot.ingest.source import OpenSource
 from mailbot.outgoing.sender import deliver_due
-from mailbot.outgoing.smtp import TemporaryFailure
+from mailbot.outgoing.smtp import SmtpConnection
+from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
 from mailbot.pipeline import PipelineContext, process_pending
 from mailbot.pipeline.prepare import Preparer
 
@@ -68,12 +75,20 @@ class Backoff:
 class RoundResult:
     fetched: int = 0
     processed: int = 0
+    queued: int = 0  # procedure letters the SLA jobs put in the outbox
     sent: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(self.fetched or self.processed or self.sent)
+        return bool(self.fetched or self.processed or self.queued or self.sent)
+
+    def add(self, other: RoundResult) -> None:
+        self.fetched += other.fetched
+        self.processed += other.processed
+        self.queued += other.queued
+        self.sent += other.sent
+        self.errors += other.errors
 
 
 class Worker:
@@ -83,6 +98,8 @@ class Worker:
         db: Database,
         context: PipelineContext,
         now: Callable[[], datetime] = utcnow,
+        open_source: OpenSource | None = None,
+        open_transport: OpenTransport | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -92,7 +109,13 @@ class Worker:
             box.name: box.resolve_password(f"mailbox[{i}]")
             for i, box in enumerate(config.mailboxes)
         }
-        self._smtp_password = config.smtp.resolve_password("smtp")
+        smtp_password = config.smtp.resolve_password("smtp")
+        self.open_source: OpenSource = open_source or (
+            lambda box: ImapMailbox(box, self._passwords[box.name])
+        )
+        self.open_transport: OpenTransport = open_transport or (
+            lambda: SmtpConnection(config.smtp, smtp_password)
+        )
         self._backoff = {
             box.name: Backoff(timedelta(seconds=min(box.poll_interval, 60)))
             for box in config.mailboxes
@@ -120,7 +143,7 @@ class Worker:
             with mailbox_lease(self.db, box.name) as leased:
                 if not leased:
                     return 0
-                with ImapMailbox(box, self._passwords[box.name]) as conn:
+                with self.open_source(box) as conn:
                     fetched = sum(
                         fetch_new_mail(self.db, conn, folder, self.config.worker.batch_size)
                         for folder in box.folders
@@ -154,7 +177,7 @@ class Worker:
             return 0
         try:
             with self._db_lock:
-                sent = deliver_due(self.db, self.config, self._smtp_password, self.now)
+                sent = deliver_due(self.db, self.config, self.open_transport, self.now)
         except (TemporaryFailure, OperationalError) as exc:
             delay = backoff.failed(self.now())
             log.error("outbox: %s; retrying in %ds", _one_line(exc), delay.total_seconds())
@@ -165,6 +188,7 @@ class Worker:
     # --- burst mode ---------------------------------------------------------------------------
 
     def run_round(self) -> RoundResult:
+        """Everything the long-running worker does, once, in order (see the module doc)."""
         result = RoundResult()
         for box in self.config.mailboxes:
             result.fetched += self.poll_mailbox(box)
@@ -173,6 +197,10 @@ class Worker:
         except OperationalError as exc:  # database unreachable: the next round retries
             log.error("processing: %s; will retry", _one_line(exc))
             result.errors.append(_one_line(exc))
+        report = self.sla_tick()
+        if report is not None:
+            result.queued = len(report.queued)
+            result.errors += report.errors
         result.sent = self.deliver_outbox()
         return result
 
@@ -181,9 +209,7 @@ class Worker:
         total = RoundResult()
         for _ in range(max_rounds):
             result = self.run_round()
-            total.fetched += result.fetched
-            total.processed += result.processed
-            total.sent += result.sent
+            total.add(result)
             if not result.busy:
                 break
         return total

@@ -5,6 +5,7 @@ Sections:
      `clean_mailboxes`, `clean_smtp`.
   2. PostgreSQL and databases: `postgres` (session), `database_url` (SQLite and PostgreSQL).
   3. Mailbot wired to the servers: `mail_env` (helpers in support.py).
+  4. Mailbot on in-process fakes: `fake_env` (tests/fakes.py), for tests of logic.
 
 The servers themselves live in `mailbot.localmail`; this file only wires them to pytest.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fakes import FakeEnv
 from support import MailEnv
 
 from mailbot.localmail import Dovecot, Postgres, SmtpServer
@@ -116,3 +119,34 @@ def mail_env(
     env = MailEnv(clean_mailboxes, clean_smtp, database_url)
     yield env
     env.close()
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Mailbot on in-process fakes (tests of logic: no mail server, no network)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fake_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEnv]:
+    """`mail_env`'s interface on fakes (tests/fakes.py): SQLite in memory, or PostgreSQL.
+
+    Python's sockets are switched off for the test, so a step that reaches for a server fails
+    loudly (PostgreSQL's libpq has sockets of its own and still works).
+    """
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a test of logic tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    if request.param == "memory":
+        env = FakeEnv("sqlite://")
+        yield env
+        env.close()
+        return
+    server: Postgres = request.getfixturevalue("postgres")
+    url = server.create_database()
+    env = FakeEnv(url)
+    yield env
+    env.close()
+    server.drop_database(url.rsplit("/", 1)[1])

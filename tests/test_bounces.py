@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from fakes import FakeEnv
 from sqlalchemy import func, select
 from support import MailEnv, make_email
 
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, Outbox, UndeliverableAddress
+
+
+@pytest.fixture
+def mail_env(fake_env: FakeEnv) -> FakeEnv:
+    """Attaching bounces needs no mail server: in-process fakes (tests/fakes.py), no network."""
+    return fake_env
 
 
 def _dsn(message_id: str, recipient: str, action: str = "failed", status: str = "5.1.1") -> bytes:

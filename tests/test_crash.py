@@ -146,7 +146,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     kill_phase = time.monotonic() - started
 
     # The last run goes to completion; a second one must find nothing to do.
-    for expected in (None, "fetched 0, processed 0, sent 0"):
+    for expected in (None, "fetched 0, processed 0, procedure letters queued 0, sent 0"):
         done = subprocess.run(
             [sys.executable, "-m", "mailbot", "--config", str(config_file), "poll", "--once"],
             capture_output=True,

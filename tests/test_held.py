@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from support import MailEnv, make_email
 
-from mailbot.pipeline.steps import case as case_step
 from mailbot.cli import AppContext
 from mailbot.cli.held import held, reprocess
 from mailbot.db.models import Case, Message, MessageState
+from mailbot.pipeline.steps import case as case_step
 
 POISON = "poison pill"
 

@@ -1,12 +1,20 @@
-"""The policy applied as a case opens, end to end: mailbox → case → letters on real SMTP."""
+"""The policy applied as a case opens: mailbox → case → letters (on in-process fakes)."""
 
 from __future__ import annotations
 
+import pytest
+from fakes import FakeEnv
 from procedure_support import config_with_contacts, events, open_cases, sent_to
 from sqlalchemy import select
 from support import MailEnv
 
 from mailbot.db.models import Case
+
+
+@pytest.fixture
+def mail_env(fake_env: FakeEnv) -> FakeEnv:
+    """The policy needs no mail server: in-process fakes (tests/fakes.py), no network."""
+    return fake_env
 
 
 def _case(worker, reference: str) -> Case:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""The scheduled jobs on real servers: `tick` queues, the worker sends, we read SMTP back.
+"""The scheduled jobs: `tick` queues, the worker sends, we read what was sent back.
 
 Default policy: reminders after 5 working days then every 5, escalation after 10, holding
 letter after 20 working days of investigation, appeal within 14 working days of the outcome.
@@ -8,6 +8,8 @@ A case received Mon 2 Nov 2026 10:00 is chased from Tue 10 Nov 09:00, escalated 
 
 from __future__ import annotations
 
+import pytest
+from fakes import FakeEnv
 from procedure_support import (
     Clock,
     at,
@@ -27,6 +29,13 @@ from mailbot.cases.recipients import mark_undeliverable
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.procedure import lifecycle
 from mailbot.procedure.planner import outbox_key, planner_key
+
+
+@pytest.fixture
+def mail_env(fake_env: FakeEnv) -> FakeEnv:
+    """The procedure's jobs need no mail server: in-process fakes (tests/fakes.py), no network."""
+    return fake_env
+
 
 RECEIVED = at("2026-11-02 10:00")  # a Monday
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from fakes import FakeEnv
 from sqlalchemy import func, select, update
 from support import MailEnv, make_email
 
@@ -11,6 +13,12 @@ from mailbot.db.web_models import User
 from mailbot.mail.tokens import new_message_id
 from mailbot.web import casework as cw
 from mailbot.worker import Worker
+
+
+@pytest.fixture
+def mail_env(fake_env: FakeEnv) -> FakeEnv:
+    """Threading needs no mail server: in-process fakes (tests/fakes.py), no network."""
+    return fake_env
 
 
 def _count(worker: Worker, model: type, *where: object) -> int:

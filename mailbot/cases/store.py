@@ -110,3 +110,12 @@ def case_parties(session: Session, case: Case) -> set[str]:
     )
     parties.discard("")
     return parties
+
+
+def link_child(session: Session, child: Case, parent: Case, reason: str) -> None:
+    """`child` is a new matter about `parent` (seed 004): link them, recorded on both."""
+    child.parent = parent
+    record_event(session, child, "child_of", "mailbot", parent=parent.reference, reason=reason)
+    record_event(
+        session, parent, "child_case_opened", "mailbot", child=child.reference, reason=reason
+    )

@@ -99,14 +99,20 @@ def run(app: AppContext) -> None:
 
 @click.command("poll")
 @click.option(
-    "--once", is_flag=True, required=True, help="Drain every mailbox and the outbox, then exit."
+    "--once",
+    is_flag=True,
+    required=True,
+    help="Drain every mailbox, run the due procedure jobs and the outbox, then exit.",
 )
 @click.pass_obj
 def poll(app: AppContext, once: bool) -> None:
-    """One pass: fetch all new mail, process it, send what is due, then exit.
+    """One pass of everything `mailbot run` does, then exit.
 
-    For cron and for trying a config out. Exits 0 even if a mailbox was unreachable (the
-    error is logged), so one bad mailbox never blocks the others.
+    Fetches all new mail and processes it, runs the complaints procedure's jobs that are due
+    (reminders, escalations, holding letters, the daily digest: as `mailbot sla tick`), and
+    sends what is due. For cron (every few minutes) and for trying a config out. Exits 0
+    even if a mailbox was unreachable (the error is logged), so one bad mailbox never blocks
+    the others.
     """
     setup_logging(app.config, app.verbose)
     worker = build_worker(app.config)
@@ -114,7 +120,10 @@ def poll(app: AppContext, once: bool) -> None:
         result = worker.run_once()
     finally:
         worker.close()
-    click.echo(f"fetched {result.fetched}, processed {result.processed}, sent {result.sent}")
+    click.echo(
+        f"fetched {result.fetched}, processed {result.processed}, "
+        f"procedure letters queued {result.queued}, sent {result.sent}"
+    )
 
 
 COMMANDS = (config_group, db_group, run, poll)

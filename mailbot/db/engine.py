@@ -8,12 +8,23 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        # A generous busy timeout: the web UI and the worker share one SQLite file.
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        if url in IN_MEMORY:
+            # One database per connection: keep a single one, shared by every session (the
+            # tests of logic, and trying Mailbot out without a file).
+            kwargs.update(poolclass=StaticPool)
+            connect_args: dict[str, Any] = {"check_same_thread": False}
+        else:
+            # A generous busy timeout: the web UI and the worker share one SQLite file.
+            connect_args = {"timeout": 30}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take the write lock at BEGIN
         # so read-then-write transactions (reference allocation) cannot interleave.

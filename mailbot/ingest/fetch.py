@@ -18,14 +18,14 @@ from mailbot.config import Mailbox
 from mailbot.db.engine import Database
 from mailbot.db.models import FolderCursor, Message, MessageState
 from mailbot.db.upsert import insert_ignoring_conflicts
-from mailbot.ingest.imap import ImapMailbox
+from mailbot.ingest.source import MailSource
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024  # bounds memory per FETCH whatever the batch size
 
 
-def fetch_new_mail(db: Database, conn: ImapMailbox, folder: str, batch_size: int) -> int:
+def fetch_new_mail(db: Database, conn: MailSource, folder: str, batch_size: int) -> int:
     """Store every message in `folder` newer than the cursor; returns how many were fetched."""
     box = conn.box
     uidvalidity = conn.select(folder)
@@ -111,7 +111,7 @@ def _batches(uids: Sequence[int], size: int, sizes: dict[int, int]) -> Iterator[
         yield batch
 
 
-def mark_done_on_server(db: Database, conn: ImapMailbox) -> int:
+def mark_done_on_server(db: Database, conn: MailSource) -> int:
     """Flag or move what was processed: only after the database commit, never held mail."""
     box = conn.box
     if box.after == "none":

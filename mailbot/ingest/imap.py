@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -16,6 +15,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import Mailbox
+from mailbot.ingest.source import FetchedMessage
 from mailbot.tls import tls_context
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes socket.timeout, ConnectionError, ssl.SSLError
     EOFError,
 )
-
-
-@dataclass(frozen=True)
-class FetchedMessage:
-    uid: int
-    raw: bytes
-    arrived: datetime | None  # INTERNALDATE, aware
 
 
 class ImapMailbox:

@@ -21,7 +21,12 @@ from mailbot.config import Config
 from mailbot.db.engine import Database
 from mailbot.db.models import Case, Outbox, OutboxState
 from mailbot.db.types import utcnow
-from mailbot.outgoing.smtp import PermanentFailure, SmtpConnection, TemporaryFailure
+from mailbot.outgoing.transport import (
+    OpenTransport,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
 from mailbot.procedure.planner import planner_key
 
 log = logging.getLogger(__name__)
@@ -49,14 +54,15 @@ def _next_due(session: Session, now: datetime) -> Outbox | None:
 def deliver_due(
     db: Database,
     config: Config,
-    password: str,
+    connect: OpenTransport,
     now: Callable[[], datetime] = utcnow,
     limit: int = 500,
 ) -> int:
     """Send what is due now; returns how many were sent. Raises TemporaryFailure when the
-    SMTP server cannot be reached at all, so the caller backs off."""
+    server cannot be reached at all, so the caller backs off. The connection is opened only
+    when something is due."""
     sent = 0
-    smtp: SmtpConnection | None = None
+    smtp: Transport | None = None
     try:
         for _ in range(limit):
             with db.transaction() as session:
@@ -64,7 +70,7 @@ def deliver_due(
                 if item is None:
                     break
                 if smtp is None:
-                    smtp = SmtpConnection(config.smtp, password).__enter__()
+                    smtp = connect().__enter__()
                 sent += _attempt(session, smtp, item, config, now())
     finally:
         if smtp is not None:
@@ -72,9 +78,7 @@ def deliver_due(
     return sent
 
 
-def _attempt(
-    session: Session, smtp: SmtpConnection, item: Outbox, config: Config, now: datetime
-) -> int:
+def _attempt(session: Session, smtp: Transport, item: Outbox, config: Config, now: datetime) -> int:
     item.attempts += 1
     try:
         smtp.send(item.from_addr, item.to_addr, item.raw)

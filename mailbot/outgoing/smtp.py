@@ -1,4 +1,7 @@
-"""The SMTP edge: one connection per delivery run, TLS as configured, never silently plain."""
+"""The SMTP edge: one connection per delivery run, TLS as configured, never silently plain.
+
+A `mailbot.outgoing.transport.Transport`; its failures are that module's.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,8 @@ import smtplib
 from types import TracebackType
 
 from mailbot.config import Smtp
+from mailbot.outgoing.transport import PermanentFailure, TemporaryFailure
 from mailbot.tls import tls_context
-
-
-class PermanentFailure(Exception):
-    """The server refused for good (5xx): retrying will not help."""
-
-
-class TemporaryFailure(Exception):
-    """Try again later: 4xx, connection refused, timeout."""
 
 
 class SmtpConnection:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from mailbot.cases.store import allocate_reference, record_event
+from mailbot.cases.store import allocate_reference, link_child, record_event
 from mailbot.db.models import Case, Message, MessageState
 from mailbot.mail.message import Address, ParsedMessage
 from mailbot.pipeline.context import Item, PipelineContext
@@ -51,8 +51,9 @@ def run(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
         )
         return Finish(MessageState.AUTOMATIC, f"{item.verdict.kind}: {item.verdict.reason}")
     item.case, item.opened = _open(session, ctx, item), True
-    if decision.action == "child":
-        _link_child(session, item.case, decision)
+    parent = session.get(Case, decision.case_id) if decision.action == "child" else None
+    if parent is not None:
+        link_child(session, item.case, parent, decision.reason)
     return NEXT
 
 
@@ -133,22 +134,3 @@ def _open(session: Session, ctx: PipelineContext, item: Item) -> Case:
         classifier=classification.classifier,
     )
     return case
-
-
-def _link_child(session: Session, child: Case, decision: ThreadDecision) -> None:
-    """The case just opened is a new matter about an existing case: link and record both."""
-    parent = session.get(Case, decision.case_id) if decision.case_id is not None else None
-    if parent is None:
-        return
-    child.parent = parent
-    record_event(
-        session, child, "child_of", "mailbot", parent=parent.reference, reason=decision.reason
-    )
-    record_event(
-        session,
-        parent,
-        "child_case_opened",
-        "mailbot",
-        child=child.reference,
-        reason=decision.reason,
-    )
