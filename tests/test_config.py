@@ -1,4 +1,4 @@
-"""Configuration: defaults, one-line errors that name the key, and the example stays complete."""
+"""Configuration: defaults, one line per mistake naming the key, and the generated example."""
 
 from __future__ import annotations
 
@@ -42,8 +42,14 @@ def test_mailbox_defaults_are_safe():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"mailbox": [{**BOX, "port": "imap"}]}, "mailbox[0].port: "),
-        ({"mailbox": [{**BOX, "tls": "ssl"}]}, "mailbox[0].tls: Input should be 'imaps'"),
+        (
+            {"mailbox": [{**BOX, "port": "imap"}]},
+            'mailbox[0].port: must be a whole number, got "imap"',
+        ),
+        (
+            {"mailbox": [{**BOX, "tls": "ssl"}]},
+            "mailbox[0].tls: must be one of 'imaps', 'starttls' or 'none', got \"ssl\"",
+        ),
         (
             {"mailbox": [{**BOX, "adress": "x@y"}]},
             "mailbox[0].adress: unknown key; did you mean 'address'?",
@@ -54,16 +60,16 @@ def test_mailbox_defaults_are_safe():
         ),
         (
             {"mailbox": [{**BOX, "address": "nobody"}]},
-            "mailbox[0].address: 'nobody' is not an email address",
+            'mailbox[0].address: "nobody" is not an email address',
         ),
         (
             {"organisation": {"timezone": "Mars/Olympus"}},
-            "organisation.timezone: unknown timezone 'Mars/Olympus'",
+            'organisation.timezone: unknown timezone "Mars/Olympus"',
         ),
         ({"database": {"url": "mysql://x"}}, "database.url: use sqlite:///PATH"),
-        ({"smtp": {"tls": "maybe"}}, "smtp.tls: "),
+        ({"smtp": {"tls": "maybe"}}, "smtp.tls: must be one of 'smtps'"),
         ({"cases": {"prefix": "cs-1"}}, "cases.prefix: use capital letters"),
-        ({"mailbox": [BOX, BOX]}, "mailbox[1].name: 'cs' is used twice"),
+        ({"mailbox": [BOX, BOX]}, 'mailbox[1].name: "cs" is used twice'),
         ({"databse": {}}, "databse: unknown key; did you mean 'database'?"),
     ],
 )
@@ -110,16 +116,42 @@ def test_config_check_cli_reports_each_mistake_on_one_line(tmp_path, monkeypatch
     )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1
-    assert "error: mailbox[0].password_env: environment variable MISSING_PW is not set" in (
-        result.output
+    assert result.output == (
+        "Error: config: mailbox[0].password_env: environment variable MISSING_PW is not set; "
+        "export it or use password_file\n"
     )
-    assert "Traceback" not in result.output
 
-    path.write_text("[[mailbox]]\nname = 3\n")
+
+def test_config_check_reports_every_mistake_not_just_the_first(tmp_path):
+    path = tmp_path / "mailbot.toml"
+    path.write_text(
+        "[[mailbox]]\n"
+        'name = "cs"\n'
+        'address = "cs@example.org"\n'
+        'username = "cs"\n'
+        'pasword_env = "CS_PW"\n'  # a typo
+        'port = "imap"\n'  # a wrong type
+        # and host, which is required, is missing
+    )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0
-    assert result.output.startswith("Error: config: mailbox[0].name")
+    assert "Traceback" not in result.output
+    assert sorted(result.output.splitlines()) == [
+        "Error: config: mailbox[0].host: required key is missing; add it (see config.example.toml)",
+        "Error: config: mailbox[0].pasword_env: unknown key; did you mean 'password_env'?",
+        'Error: config: mailbox[0].port: must be a whole number, got "imap"',
+    ]
+
+
+def test_policy_mistakes_are_reported_with_the_rest_of_the_config():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"databse": {}, "policy": {"name": 3, "pause_on_hold": "x"}})
+    assert err.value.problems == (
+        "databse: unknown key; did you mean 'database'?",
+        "policy.name: must be a string in quotes, got 3",
+        'policy.pause_on_hold: must be true or false, got "x"',
+    )
+    assert str(err.value).endswith("(and 2 more problems)")
 
 
 def test_the_example_config_is_valid_and_documents_every_key():
@@ -182,14 +214,16 @@ def _all_keys(model: type[BaseModel]) -> set[str]:
 
 def test_config_may_follow_the_command(tmp_path):
     path = tmp_path / "mailbot.toml"
-    path.write_text("[[mailbox]]\nname = 3\n")
+    path.write_text('[[mailbox]]\nname = 3\nhost = "h"\naddress = "a@b"\nusername = "u"\n')
     for args in (
         ["config", "check", "--config", str(path)],
         ["config", "check", f"--config={path}", "-v"],
     ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1, result.output
-        assert result.output.startswith("Error: config: mailbox[0].name")
+        assert (
+            result.output == "Error: config: mailbox[0].name: must be a string in quotes, got 3\n"
+        )
     # After `--` it is an argument, not the option.
     assert hoist_global_options(["classify", "--", "--config"]) == ["classify", "--", "--config"]
 

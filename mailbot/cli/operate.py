@@ -6,7 +6,7 @@ import click
 
 from mailbot.app import build_worker, open_database, setup_logging
 from mailbot.classifiers import ClassifierLoadError, load_classifier
-from mailbot.cli import AppContext
+from mailbot.cli import AppContext, Mistakes
 from mailbot.config import ConfigError
 from mailbot.db.migrate import upgrade
 
@@ -24,7 +24,7 @@ def config_check(app: AppContext) -> None:
     Prints one line per mistake, naming the key and the fix, and exits 1 if there are any.
     It loads the classifier but does not connect to any server.
     """
-    config = app.config  # parse errors are reported by the group as one line
+    config = app.config  # parse errors: reported by AppContext, one line per mistake
     problems: list[str] = []
     for i, box in enumerate(config.mailboxes):
         try:
@@ -56,10 +56,8 @@ def config_check(app: AppContext) -> None:
         load_classifier(config.classifier)
     except ClassifierLoadError as exc:
         problems.append(f"classifier: {exc}")
-    for line in problems:
-        click.echo(f"error: {line}", err=True)
     if problems:
-        raise SystemExit(1)
+        raise Mistakes(f"config: {line}" for line in problems)
     source = config.source or "built-in defaults"
     click.echo(
         f"{source}: OK — {len(config.mailboxes)} mailbox(es): "
