@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from mailbot.cli import hoist_global_options, main
 from mailbot.config import Config, ConfigError, load_config, parse_config
+from mailbot.config_example import example_config
 from mailbot.procedure.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,6 +168,50 @@ def test_the_example_config_is_valid_and_documents_every_key():
         if not re.search(rf"^#?\s*{key}\s*=", example, re.MULTILINE)
     ]
     assert missing == [], f"config.example.toml does not document: {missing}"
+
+
+def test_the_example_config_is_generated_from_the_settings():
+    on_disk = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert on_disk == example_config(), (
+        "config.example.toml is stale: run  mailbot config example > config.example.toml"
+    )
+    result = CliRunner().invoke(main, ["config", "example"])
+    assert result.exit_code == 0
+    assert result.output == on_disk
+
+
+def test_the_generated_example_parses_and_its_passwords_resolve(monkeypatch):
+    config = parse_config(tomllib.loads(example_config()), source="config.example.toml")
+    assert config.mailboxes[1].password_file == "/run/secrets/mailbot-info"
+    monkeypatch.setenv("MAILBOT_CUSTOMERSERVICES_PASSWORD", "secret")
+    assert config.mailboxes[0].resolve_password("mailbox[0]") == "secret"
+    assert config.mailbox("info").sender == "info@example.org"
+
+
+def test_every_example_value_in_the_generated_example_is_valid():
+    """Uncomment every `# key = example` line (in place of the default) and every commented
+    [[table]] entry: the result still parses."""
+    lines: list[str] = []
+    for line in example_config().splitlines():
+        example = re.match(r"^# ([a-z_]+) = (.+)$", line)
+        if example:
+            key = example.group(1)
+            live = next(
+                (i for i in range(len(lines) - 1, -1, -1) if not lines[i].startswith("#")), None
+            )
+            if live is not None and lines[live].startswith(f"{key} = "):
+                lines[live] = line[2:]
+            else:
+                lines.append(line[2:])
+        elif re.match(r"^# \[\[[a-z_.]+\]\]$", line):
+            lines.append(line[2:])
+        else:
+            lines.append(line)
+    text = "\n".join(lines)
+    assert "[[classifier.staff]]" in text and "\nmodel_path = " in text
+    config = parse_config(tomllib.loads(text))
+    assert config.classifier.staff[0].department == "Housing"
+    assert config.contacts.service_manager_for("housing") == "housing.manager@example.org"
 
 
 def test_a_policy_pack_can_be_named_or_written_inline(tmp_path):

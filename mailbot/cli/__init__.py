@@ -116,6 +116,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     Start here:
       mailbot demo                 run everything locally with sample mail
       mailbot config check         validate your config file
+      mailbot config example       every setting, with its help and default
       mailbot run                  the long-running worker (polls, opens cases, sends mail)
       mailbot poll --once          one pass over every mailbox, then exit (cron, tests)
       mailbot cases                the case log;  mailbot case CS-2026-00042  one case

@@ -1,4 +1,4 @@
-"""Commands that run Mailbot: config check, db upgrade, run, poll."""
+"""Commands that run Mailbot: config check and example, db upgrade, run, poll."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from mailbot.app import build_worker, open_database, setup_logging
 from mailbot.classifiers import ClassifierLoadError, load_classifier
 from mailbot.cli import AppContext, Mistakes
 from mailbot.config import ConfigError
+from mailbot.config_example import example_config
 from mailbot.db.migrate import upgrade
 
 
@@ -63,6 +64,19 @@ def config_check(app: AppContext) -> None:
         f"{source}: OK — {len(config.mailboxes)} mailbox(es): "
         + ", ".join(f"{b.name} <{b.address}>" for b in config.mailboxes)
     )
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print an example config: every setting with its help and its default.
+
+    config.example.toml is this output (a test checks it); regenerate it after changing a
+    setting in mailbot/config.py with:
+
+    \b
+      mailbot config example > config.example.toml
+    """
+    click.echo(example_config(), nl=False)
 
 
 @click.group("db")
