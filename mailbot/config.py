@@ -1,18 +1,22 @@
 """Configuration: one TOML file loaded into frozen, validated models.
 
-Every key has a default and a help string (`Field(description=...)`); `config.example.toml`
-documents each of them and a test keeps the two in step. A mistake becomes one `ConfigError`
-line that names the key and says how to fix it.
+The models below are the one place a setting is declared: its type, default, help string
+(`Field(description=...)`) and, where the default is not what an example should show, an
+example value (`examples=[...]`). `mailbot config example` writes `config.example.toml` from
+them (`mailbot.config_example`) and a test fails when the file on disk differs.
+
+Every mistake in a file becomes one line that names the key and says how to fix it
+(`mailbot.settings_errors`, shared with complaints policies); `ConfigError.problems` holds
+them all.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -20,12 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mailbot.classifiers import ClassifierSettings
 from mailbot.procedure.contacts import Contacts
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
+from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
 
 ENV_VAR = "MAILBOT_CONFIG"
 
+# Fields of `Config` whose TOML key differs: a list of tables is written [[mailbox]].
+TOML_NAMES = {"mailboxes": "mailbox"}
 
-class ConfigError(Exception):
-    """A configuration mistake; str() is one line naming the key and the fix."""
+
+class ConfigError(SettingsError):
+    """Configuration mistakes. str() is one line naming the key and the fix (and how many
+    more mistakes there are); `problems` holds every mistake, one line each."""
 
 
 class _Section(BaseModel):
@@ -33,11 +42,14 @@ class _Section(BaseModel):
 
 
 class Secret(_Section):
-    """Where a password comes from: an environment variable or a file, never required inline."""
+    """A section with a password: from an environment variable or a file, never required
+    inline. Subclasses declare `password_env`, `password_file` and `password` themselves, in
+    the order their section documents them."""
 
-    password_env: str = Field("", description="Name of the environment variable holding it.")
-    password_file: str = Field("", description="Path of a file holding it (first line is used).")
-    password: str = Field("", description="Inline password: discouraged, for local demos only.")
+    if TYPE_CHECKING:
+        password_env: str
+        password_file: str
+        password: str
 
     def resolve_password(self, key: str) -> str:
         if self.password_env:
@@ -73,7 +85,7 @@ class Organisation(_Section):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                f"unknown timezone {value!r}; use an IANA name such as 'Europe/London'"
+                f'unknown timezone {show_value(value)}; use an IANA name such as "Europe/London"'
             ) from None
         return value
 
@@ -81,19 +93,30 @@ class Organisation(_Section):
 class Database(_Section):
     url: str = Field(
         "sqlite:///mailbot.db",
-        description="SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB.",
+        description="SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB. "
+        "SQLite is fine for one worker; use PostgreSQL (pip install 'mailbot[postgres]') for "
+        "several workers or heavy use.",
     )
 
     @field_validator("url")
     @classmethod
     def _supported(cls, value: str) -> str:
         if not value.startswith(("sqlite:", "postgresql")):
-            raise ValueError("use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB")
+            raise ValueError(
+                "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB, "
+                f"got {show_value(value)}"
+            )
         return value
 
 
+def _email(value: str) -> str:
+    if value and "@" not in value:
+        raise ValueError(f"{show_value(value)} is not an email address; write it as name@domain")
+    return value.lower()
+
+
 class Mailbox(Secret):
-    name: str = Field(description="Short name used in logs and on cases, e.g. 'customerservices'.")
+    name: str = Field(description="Short name used in logs and on cases.")
     address: str = Field(description="The support address customers write to.")
     host: str = Field(description="IMAP server host name.")
     port: int = Field(0, description="IMAP port; 0 means 993 for imaps, else 143.")
@@ -102,23 +125,41 @@ class Mailbox(Secret):
     )
     ca_file: str = Field("", description="Extra CA certificate (PEM) to trust, e.g. self-signed.")
     username: str = Field(description="IMAP login name.")
+    password_env: str = Field(
+        "",
+        description="Name of the environment variable holding the IMAP password (or use "
+        "password_file).",
+    )
+    password_file: str = Field(
+        "", description="Path of a file holding the password (its first line is used)."
+    )
+    password: str = Field("", description="Inline password: discouraged, for local demos only.")
     folders: tuple[str, ...] = Field(("INBOX",), description="Folders to watch.")
     after: Literal["flag", "move", "none"] = Field(
-        "flag", description="After a message is safely stored: add a flag, move it, or nothing."
+        "flag",
+        description='After a message is safely stored: add a flag, move it, or nothing ("flag", '
+        '"move", "none"). Mailbot never relies on \\Seen: reading mail in a mail client hides '
+        "nothing from it.",
     )
     flag: str = Field("$MailbotProcessed", description="Keyword added when after = 'flag'.")
     move_to: str = Field("Mailbot/Processed", description="Folder used when after = 'move'.")
     poll_interval: float = Field(60.0, gt=0, description="Seconds between polls.")
-    idle: bool = Field(True, description="Use IMAP IDLE when the server supports it.")
-    from_address: str = Field("", description="From: of mail sent for this mailbox (address).")
-    reference_prefix: str = Field("", description="Case reference prefix; default cases.prefix.")
+    idle: bool = Field(
+        True,
+        description="Use IMAP IDLE when the server supports it (new mail is picked up within "
+        "seconds).",
+    )
+    from_address: str = Field(
+        "", description="From: address of mail sent for this mailbox; empty: its address."
+    )
+    reference_prefix: str = Field(
+        "", description="Case reference prefix of this mailbox's cases; empty: cases.prefix."
+    )
 
     @field_validator("address", "from_address")
     @classmethod
     def _looks_like_address(cls, value: str) -> str:
-        if value and "@" not in value:
-            raise ValueError(f"{value!r} is not an email address; write it as name@domain")
-        return value.lower()
+        return _email(value)
 
     @property
     def effective_port(self) -> int:
@@ -137,6 +178,15 @@ class Smtp(Secret):
     )
     ca_file: str = Field("", description="Extra CA certificate (PEM) to trust.")
     username: str = Field("", description="Login name; empty for no authentication.")
+    password_env: str = Field(
+        "",
+        description="Name of the environment variable holding the SMTP password (or use "
+        "password_file).",
+    )
+    password_file: str = Field(
+        "", description="Path of a file holding the password (its first line is used)."
+    )
+    password: str = Field("", description="Inline password: discouraged, for local demos only.")
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
 
     @property
@@ -163,7 +213,9 @@ class Cases(_Section):
     @classmethod
     def _prefix_shape(cls, value: str) -> str:
         if not value.isalnum() or not value.isupper():
-            raise ValueError("use capital letters and digits only, e.g. 'CS'")
+            raise ValueError(
+                f'use capital letters and digits only, e.g. "CS"; got {show_value(value)}'
+            )
         return value
 
 
@@ -207,11 +259,16 @@ class Web(_Section):
     host: str = Field("127.0.0.1", description="Address `mailbot web` listens on.")
     port: int = Field(8025, ge=1, le=65535, description="Port `mailbot web` listens on.")
     secret_key_env: str = Field(
-        "", description="Environment variable holding the session signing key."
+        "",
+        description="Environment variable holding the session signing key (or use "
+        "secret_key_file). Without either, a random key is used and everyone is logged out "
+        "when the web UI restarts.",
     )
     secret_key_file: str = Field("", description="File holding the session signing key.")
     cookie_secure: Literal["auto", "always", "never"] = Field(
-        "auto", description="Secure flag on the session cookie; auto = unless on loopback."
+        "auto",
+        description="Secure flag on the session cookie: auto (unless listening on loopback), "
+        "always, never.",
     )
     session_hours: float = Field(10.0, gt=0, description="Log in again after this many hours.")
     login_attempts: int = Field(
@@ -220,37 +277,85 @@ class Web(_Section):
 
 
 class Logging(_Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level: DEBUG, INFO, WARNING or ERROR."
+    )
+
+
+# The example [[mailbox]] entries of config.example.toml: the first is documented key by key.
+_EXAMPLE_MAILBOXES = [
+    {
+        "name": "customerservices",
+        "address": "customerservices@example.org",
+        "host": "imap.example.org",
+        "username": "customerservices@example.org",
+        "password_env": "MAILBOT_CUSTOMERSERVICES_PASSWORD",
+    },
+    {
+        "name": "info",
+        "address": "info@example.org",
+        "host": "imap.example.org",
+        "username": "info@example.org",
+        "password_file": "/run/secrets/mailbot-info",
+    },
+]
 
 
 class Config(_Section):
-    organisation: Organisation = Field(default_factory=Organisation, description="Who we are.")
+    organisation: Organisation = Field(
+        default_factory=Organisation, description="The organisation Mailbot answers for."
+    )
     database: Database = Field(default_factory=Database, description="Where the case log lives.")
-    smtp: Smtp = Field(default_factory=Smtp, description="Outgoing mail.")
-    mailboxes: tuple[Mailbox, ...] = Field((), description="Support mailboxes to watch.")
+    smtp: Smtp = Field(
+        default_factory=Smtp,
+        description="Outgoing mail: acknowledgements, letters and notices to staff.",
+    )
+    mailboxes: tuple[Mailbox, ...] = Field(
+        (),
+        description="One [[mailbox]] section per support mailbox. Copies of one email sent to "
+        "several of them (e.g. CC'd to customerservices@ and info@) give one case.",
+        examples=[_EXAMPLE_MAILBOXES],
+    )
     cases: Cases = Field(default_factory=Cases, description="The case log.")
     acknowledgement: Acknowledgement = Field(
         default_factory=Acknowledgement, description="Acknowledgements to customers."
     )
     automatic_mail: AutomaticMail = Field(
-        default_factory=AutomaticMail, description="Limits on automatic mail to one address."
+        default_factory=AutomaticMail,
+        description="Limits on automatic mail to one address (protection against mail loops).",
     )
-    worker: Worker = Field(default_factory=Worker, description="The polling worker.")
+    worker: Worker = Field(
+        default_factory=Worker, description="The worker (`mailbot run`, `mailbot poll`)."
+    )
     templates: Templates = Field(default_factory=Templates, description="Letter templates.")
     classifier: ClassifierSettings = Field(
-        default_factory=ClassifierSettings, description="Flagging complaints and compliments."
+        default_factory=ClassifierSettings,
+        description="Flagging complaints and compliments: which classifier decides, its "
+        "thresholds and its lists.",
     )
     contacts: Contacts = Field(
         default_factory=Contacts,
-        description="Who the complaints procedure writes to besides the customer.",
+        description="Who the complaints procedure writes to besides the customer. A role with no "
+        "address is not written to (the case's audit trail and the daily digest still show "
+        "the case).",
     )
-    web: Web = Field(default_factory=Web, description="The triage web UI.")
-    logging: Logging = Field(default_factory=Logging, description="Logs.")
+    web: Web = Field(default_factory=Web, description="The triage web UI (`mailbot web`).")
+    logging: Logging = Field(
+        default_factory=Logging, description="Logs: to stderr, one line per event."
+    )
     policy_file: str = Field(
-        "", description="A complaints policy file (see examples/policies/); or write [policy]."
+        "",
+        description="The complaints policy: priorities, stages, working-day deadlines and the "
+        "working calendar. Point at a policy file (five packs built from real procedures are "
+        "in examples/policies/; a relative path is relative to this file) or write a [policy] "
+        "table instead. Empty: Mailbot's default policy (`mailbot policy check` shows what it "
+        "says).",
     )
     policy: Policy = Field(
-        default_factory=Policy, description="Priorities, stages and working-day deadlines."
+        default_factory=Policy,
+        description="The complaints policy written here instead of policy_file, under the same "
+        "keys as the [policy] table of a policy file: start from one in examples/policies/ "
+        "(`mailbot policy check FILE` validates it and summarises its deadlines).",
     )
     source: str = Field("", exclude=True, description="Path the config was read from.")
 
@@ -259,7 +364,9 @@ class Config(_Section):
         names = [m.name for m in self.mailboxes]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise ValueError(f"mailboxes[{i}].name: {name!r} is used twice; names must differ")
+                raise rule(
+                    f"{show_value(name)} is used twice; names must differ", f"mailboxes.{i}.name"
+                )
         return self
 
     def mailbox(self, name: str) -> Mailbox:
@@ -273,80 +380,50 @@ class Config(_Section):
         return frozenset(a for m in self.mailboxes for a in (m.address, m.sender))
 
 
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
-        else:
-            parts.append(item)
-    return ".".join(parts)
-
-
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class that owns the last key of `loc`, for 'did you mean' hints."""
-    model: Any = Config
-    for item in loc[:-1]:
-        if isinstance(item, int):
-            continue
-        field = model.model_fields.get(item)
-        if field is None:
-            return None
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        model = args[0] if args and isinstance(args[0], type) else annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+def describe_errors(exc: ValidationError) -> list[str]:
+    """Every error of validating `Config`, one line each: 'key: problem; fix'."""
+    return problem_lines(exc, Config, rename={"mailboxes": "mailbox"}, see="config.example.toml")
 
 
 def describe_error(exc: ValidationError, prefix: str = "") -> str:
-    """Turn the first pydantic error into one line: 'key: problem; fix'."""
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    if not loc:  # a whole-model check: its message already starts with the key
-        return prefix + str(err["msg"]).removeprefix("Value error, ")
-    key = prefix + _key_path(loc)
-    if err["type"] == "extra_forbidden":
-        owner = _model_at(loc)
-        hint = ""
-        if owner is not None:
-            close = difflib.get_close_matches(str(loc[-1]), list(owner.model_fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-        return f"{key}: unknown key{hint or '; remove it (see config.example.toml)'}"
-    if err["type"] == "missing":
-        return f"{key}: required key is missing; add it (see config.example.toml)"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    value = err.get("input")
-    shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-    return f"{key}: {msg}{shown}"
+    """The first error of validating `Config` as one line: 'key: problem; fix'."""
+    return prefix + describe_errors(exc)[0]
 
 
 def parse_config(data: Mapping[str, Any], source: str = "") -> Config:
+    """Validate a config table; raises `ConfigError` with every mistake found."""
     raw = dict(data)
     # TOML writes the list of mailboxes as [[mailbox]]; accept the plural too.
-    if "mailbox" in raw:
-        raw["mailboxes"] = raw.pop("mailbox")
-    raw["policy"] = _policy(raw, source)
+    for field, key in TOML_NAMES.items():
+        if key in raw:
+            raw[field] = raw.pop(key)
+    problems: list[str] = []
     try:
-        return Config.model_validate({**raw, "source": source})
+        raw["policy"] = _policy(raw, source)
+    except ConfigError as exc:
+        problems += exc.lines()
+        raw["policy"] = Policy()  # so the rest of the file is still checked
+    try:
+        config = Config.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        message = describe_error(exc)
-        raise ConfigError(message.replace("mailboxes[", "mailbox[")) from None
+        raise ConfigError(describe_errors(exc) + problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def _policy(raw: Mapping[str, Any], source: str) -> Policy:
     """The policy: from policy_file, or the inline [policy] table, or the default."""
     path, inline = raw.get("policy_file"), raw.get("policy")
+    if path and inline is not None:
+        raise ConfigError("policy_file: set either policy_file or a [policy] table, not both")
     try:
-        if path and inline is not None:
-            raise ConfigError("policy_file: set either policy_file or a [policy] table, not both")
-        if path:
+        if path and isinstance(path, str):
             base = Path(source).parent if source else Path()
-            return load_policy(base / str(path))
+            return load_policy(base / path)
         return policy_from_mapping(inline or {})
     except PolicyError as exc:
-        raise ConfigError(str(exc).splitlines()[0]) from None
+        raise ConfigError(exc.lines()) from None
 
 
 def find_config_path(explicit: str | os.PathLike[str] | None) -> Path | None:

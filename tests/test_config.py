@@ -1,4 +1,4 @@
-"""Configuration: defaults, one-line errors that name the key, and the example stays complete."""
+"""Configuration: defaults, one line per mistake naming the key, and the generated example."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from mailbot.cli import hoist_global_options, main
 from mailbot.config import Config, ConfigError, load_config, parse_config
+from mailbot.config_example import example_config
 from mailbot.procedure.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,14 @@ def test_mailbox_defaults_are_safe():
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ({"mailbox": [{**BOX, "port": "imap"}]}, "mailbox[0].port: "),
-        ({"mailbox": [{**BOX, "tls": "ssl"}]}, "mailbox[0].tls: Input should be 'imaps'"),
+        (
+            {"mailbox": [{**BOX, "port": "imap"}]},
+            'mailbox[0].port: must be a whole number, got "imap"',
+        ),
+        (
+            {"mailbox": [{**BOX, "tls": "ssl"}]},
+            "mailbox[0].tls: must be one of 'imaps', 'starttls' or 'none', got \"ssl\"",
+        ),
         (
             {"mailbox": [{**BOX, "adress": "x@y"}]},
             "mailbox[0].adress: unknown key; did you mean 'address'?",
@@ -54,16 +61,16 @@ def test_mailbox_defaults_are_safe():
         ),
         (
             {"mailbox": [{**BOX, "address": "nobody"}]},
-            "mailbox[0].address: 'nobody' is not an email address",
+            'mailbox[0].address: "nobody" is not an email address',
         ),
         (
             {"organisation": {"timezone": "Mars/Olympus"}},
-            "organisation.timezone: unknown timezone 'Mars/Olympus'",
+            'organisation.timezone: unknown timezone "Mars/Olympus"',
         ),
         ({"database": {"url": "mysql://x"}}, "database.url: use sqlite:///PATH"),
-        ({"smtp": {"tls": "maybe"}}, "smtp.tls: "),
+        ({"smtp": {"tls": "maybe"}}, "smtp.tls: must be one of 'smtps'"),
         ({"cases": {"prefix": "cs-1"}}, "cases.prefix: use capital letters"),
-        ({"mailbox": [BOX, BOX]}, "mailbox[1].name: 'cs' is used twice"),
+        ({"mailbox": [BOX, BOX]}, 'mailbox[1].name: "cs" is used twice'),
         ({"databse": {}}, "databse: unknown key; did you mean 'database'?"),
     ],
 )
@@ -110,16 +117,42 @@ def test_config_check_cli_reports_each_mistake_on_one_line(tmp_path, monkeypatch
     )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1
-    assert "error: mailbox[0].password_env: environment variable MISSING_PW is not set" in (
-        result.output
+    assert result.output == (
+        "Error: config: mailbox[0].password_env: environment variable MISSING_PW is not set; "
+        "export it or use password_file\n"
     )
-    assert "Traceback" not in result.output
 
-    path.write_text("[[mailbox]]\nname = 3\n")
+
+def test_config_check_reports_every_mistake_not_just_the_first(tmp_path):
+    path = tmp_path / "mailbot.toml"
+    path.write_text(
+        "[[mailbox]]\n"
+        'name = "cs"\n'
+        'address = "cs@example.org"\n'
+        'username = "cs"\n'
+        'pasword_env = "CS_PW"\n'  # a typo
+        'port = "imap"\n'  # a wrong type
+        # and host, which is required, is missing
+    )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1
-    assert result.output.strip().count("\n") == 0
-    assert result.output.startswith("Error: config: mailbox[0].name")
+    assert "Traceback" not in result.output
+    assert sorted(result.output.splitlines()) == [
+        "Error: config: mailbox[0].host: required key is missing; add it (see config.example.toml)",
+        "Error: config: mailbox[0].pasword_env: unknown key; did you mean 'password_env'?",
+        'Error: config: mailbox[0].port: must be a whole number, got "imap"',
+    ]
+
+
+def test_policy_mistakes_are_reported_with_the_rest_of_the_config():
+    with pytest.raises(ConfigError) as err:
+        parse_config({"databse": {}, "policy": {"name": 3, "pause_on_hold": "x"}})
+    assert err.value.problems == (
+        "databse: unknown key; did you mean 'database'?",
+        "policy.name: must be a string in quotes, got 3",
+        'policy.pause_on_hold: must be true or false, got "x"',
+    )
+    assert str(err.value).endswith("(and 2 more problems)")
 
 
 def test_the_example_config_is_valid_and_documents_every_key():
@@ -135,6 +168,50 @@ def test_the_example_config_is_valid_and_documents_every_key():
         if not re.search(rf"^#?\s*{key}\s*=", example, re.MULTILINE)
     ]
     assert missing == [], f"config.example.toml does not document: {missing}"
+
+
+def test_the_example_config_is_generated_from_the_settings():
+    on_disk = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    assert on_disk == example_config(), (
+        "config.example.toml is stale: run  mailbot config example > config.example.toml"
+    )
+    result = CliRunner().invoke(main, ["config", "example"])
+    assert result.exit_code == 0
+    assert result.output == on_disk
+
+
+def test_the_generated_example_parses_and_its_passwords_resolve(monkeypatch):
+    config = parse_config(tomllib.loads(example_config()), source="config.example.toml")
+    assert config.mailboxes[1].password_file == "/run/secrets/mailbot-info"
+    monkeypatch.setenv("MAILBOT_CUSTOMERSERVICES_PASSWORD", "secret")
+    assert config.mailboxes[0].resolve_password("mailbox[0]") == "secret"
+    assert config.mailbox("info").sender == "info@example.org"
+
+
+def test_every_example_value_in_the_generated_example_is_valid():
+    """Uncomment every `# key = example` line (in place of the default) and every commented
+    [[table]] entry: the result still parses."""
+    lines: list[str] = []
+    for line in example_config().splitlines():
+        example = re.match(r"^# ([a-z_]+) = (.+)$", line)
+        if example:
+            key = example.group(1)
+            live = next(
+                (i for i in range(len(lines) - 1, -1, -1) if not lines[i].startswith("#")), None
+            )
+            if live is not None and lines[live].startswith(f"{key} = "):
+                lines[live] = line[2:]
+            else:
+                lines.append(line[2:])
+        elif re.match(r"^# \[\[[a-z_.]+\]\]$", line):
+            lines.append(line[2:])
+        else:
+            lines.append(line)
+    text = "\n".join(lines)
+    assert "[[classifier.staff]]" in text and "\nmodel_path = " in text
+    config = parse_config(tomllib.loads(text))
+    assert config.classifier.staff[0].department == "Housing"
+    assert config.contacts.service_manager_for("housing") == "housing.manager@example.org"
 
 
 def test_a_policy_pack_can_be_named_or_written_inline(tmp_path):
@@ -182,14 +259,16 @@ def _all_keys(model: type[BaseModel]) -> set[str]:
 
 def test_config_may_follow_the_command(tmp_path):
     path = tmp_path / "mailbot.toml"
-    path.write_text("[[mailbox]]\nname = 3\n")
+    path.write_text('[[mailbox]]\nname = 3\nhost = "h"\naddress = "a@b"\nusername = "u"\n')
     for args in (
         ["config", "check", "--config", str(path)],
         ["config", "check", f"--config={path}", "-v"],
     ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1, result.output
-        assert result.output.startswith("Error: config: mailbox[0].name")
+        assert (
+            result.output == "Error: config: mailbox[0].name: must be a string in quotes, got 3\n"
+        )
     # After `--` it is an argument, not the option.
     assert hoist_global_options(["classify", "--", "--config"]) == ["classify", "--", "--config"]
 

@@ -44,6 +44,35 @@ def test_check_reports_one_line(tmp_path: Path) -> None:
     assert 'got "three"' in out
 
 
+def test_check_reports_every_mistake_on_its_own_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[policy]\n"
+        'defualt_priority = "urgent"\n'  # a typo
+        'pause_on_hold = "yes"\n'  # a wrong type
+        "[policy.priorities.urgent]\n"
+        "acknowledge_within = 5\n"
+        "resolve_within = 2\n",  # a rule broken
+        encoding="utf-8",
+    )
+    code, out = run("check", str(bad))
+    assert code == 1
+    assert "Traceback" not in out
+    assert sorted(out.splitlines()) == [
+        f"Error: {bad}: policy.defualt_priority: unknown key; did you mean 'default_priority'?",
+        f'Error: {bad}: policy.pause_on_hold: must be true or false, got "yes"',
+        f"Error: {bad}: policy.priorities.urgent.resolve_within: must be at least "
+        'acknowledge_within (5 working days), got "2 working days"',
+    ]
+
+
+def test_check_without_a_file_summarises_the_built_in_policy() -> None:
+    code, out = run("check")
+    assert code == 0
+    assert out.startswith("built-in policy: OK: Mailbot default policy")
+    assert "urgent 3/14 working days" in out
+
+
 def test_dates_prints_an_aligned_table() -> None:
     code, out = run(
         "dates", "--policy", XPERTEX, "--received", "2026-12-24T10:00", "--priority", "urgent"

@@ -248,9 +248,9 @@ def test_university_it_services() -> None:
         (
             "[policy.priorities.urgent]\nacknowledg_within = 3",
             "policy.priorities.urgent.acknowledg_within: unknown key; did you mean "
-            '"acknowledge_within"?',
+            "'acknowledge_within'?",
         ),
-        ("[policy.stagez]\n", 'policy.stagez: unknown key; did you mean "stages"?'),
+        ("[policy.stagez]\n", "policy.stagez: unknown key; did you mean 'stages'?"),
         ('[policy]\ndefault_priority = "urgnt"', 'did you mean "urgent"?'),
         ('[policy.calendar]\ntimezone = "Europe/Londn"', 'did you mean "Europe/London"?'),
         ('[policy.calendar]\nsubdivision = "SCO"', "choose from ENG, NIR, SCT, WLS"),

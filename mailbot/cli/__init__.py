@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
 from mailbot.classifiers import ClassifierLoadError
 from mailbot.config import ENV_VAR, Config, ConfigError, load_config
+
+
+class Mistakes(click.ClickException):
+    """Mistakes in a settings file: `Error: ` and one line per mistake, exit status 1."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for line in self.lines:
+            click.echo(f"Error: {line}", file=file, err=file is None)
+
+
+def config_mistakes(exc: ConfigError) -> Mistakes:
+    return Mistakes(f"config: {line}" for line in exc.lines())
 
 
 @dataclass
@@ -26,7 +44,7 @@ class AppContext:
             try:
                 self._config = load_config(self.config_path)
             except ConfigError as exc:
-                raise click.ClickException(f"config: {exc}") from None
+                raise config_mistakes(exc) from None
         return self._config
 
 
@@ -62,7 +80,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 class MailbotGroup(click.Group):
-    """Turns a bad config into one line however deep it is found, never a traceback."""
+    """Turns a bad config into one line per mistake however deep it is found, never a
+    traceback."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
@@ -71,7 +90,7 @@ class MailbotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            raise click.ClickException(f"config: {exc}") from None
+            raise config_mistakes(exc) from None
         except ClassifierLoadError as exc:
             raise click.ClickException(
                 f"[classifier]: {exc} (check kind and model_path in the config)"
@@ -97,6 +116,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     Start here:
       mailbot demo                 run everything locally with sample mail
       mailbot config check         validate your config file
+      mailbot config example       every setting, with its help and default
       mailbot run                  the long-running worker (polls, opens cases, sends mail)
       mailbot poll --once          one pass over every mailbox, then exit (cron, tests)
       mailbot cases                the case log;  mailbot case CS-2026-00042  one case

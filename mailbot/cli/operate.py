@@ -1,4 +1,4 @@
-"""Commands that run Mailbot: config check, db upgrade, run, poll."""
+"""Commands that run Mailbot: config check and example, db upgrade, run, poll."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import click
 
 from mailbot.app import build_worker, open_database, setup_logging
 from mailbot.classifiers import ClassifierLoadError, load_classifier
-from mailbot.cli import AppContext
+from mailbot.cli import AppContext, Mistakes
 from mailbot.config import ConfigError
+from mailbot.config_example import example_config
 from mailbot.db.migrate import upgrade
 
 
@@ -24,7 +25,7 @@ def config_check(app: AppContext) -> None:
     Prints one line per mistake, naming the key and the fix, and exits 1 if there are any.
     It loads the classifier but does not connect to any server.
     """
-    config = app.config  # parse errors are reported by the group as one line
+    config = app.config  # parse errors: reported by AppContext, one line per mistake
     problems: list[str] = []
     for i, box in enumerate(config.mailboxes):
         try:
@@ -56,15 +57,26 @@ def config_check(app: AppContext) -> None:
         load_classifier(config.classifier)
     except ClassifierLoadError as exc:
         problems.append(f"classifier: {exc}")
-    for line in problems:
-        click.echo(f"error: {line}", err=True)
     if problems:
-        raise SystemExit(1)
+        raise Mistakes(f"config: {line}" for line in problems)
     source = config.source or "built-in defaults"
     click.echo(
         f"{source}: OK — {len(config.mailboxes)} mailbox(es): "
         + ", ".join(f"{b.name} <{b.address}>" for b in config.mailboxes)
     )
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print an example config: every setting with its help and its default.
+
+    config.example.toml is this output (a test checks it); regenerate it after changing a
+    setting in mailbot/config.py with:
+
+    \b
+      mailbot config example > config.example.toml
+    """
+    click.echo(example_config(), nl=False)
 
 
 @click.group("db")

@@ -1,6 +1,7 @@
 """`mailbot policy`: validate a complaints policy and show the deadlines it gives a case.
 
     mailbot policy check examples/policies/xpertex.toml
+    mailbot policy check                  (Mailbot's built-in policy)
     mailbot policy dates --policy examples/policies/xpertex.toml --received 2026-12-24T10:00 \\
         --priority urgent [--outcome ISO] [--appealed ISO] [--json]
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import click
 
+from mailbot.cli import Mistakes
 from mailbot.procedure.policy import (
     STAGES,
     Categories,
@@ -34,14 +36,18 @@ def policy() -> None:
 
 
 @policy.command("check")
-@click.argument("file", metavar="FILE")
-def check(file: str) -> None:
-    """Validate a policy file (TOML, keys under [policy]); print a summary."""
+@click.argument("file", metavar="[FILE]", required=False)
+def check(file: str | None) -> None:
+    """Validate a policy file (TOML, keys under [policy]); print a summary.
+
+    Prints one line per mistake and exits 1 if there are any. Without FILE, summarises
+    Mailbot's built-in policy.
+    """
     try:
-        loaded = load_policy(file)
+        loaded = load_policy(file) if file else Policy()
     except PolicyError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"{file}: OK: {loaded.name}")
+        raise Mistakes(exc.lines()) from None
+    click.echo(f"{file or 'built-in policy'}: OK: {loaded.name}")
     for label, text in _summary(loaded):
         click.echo(f"  {label:<11} {text}")
 

@@ -40,12 +40,14 @@ class Contacts(BaseModel):
         "risk of missing their deadline.",
     )
     service_manager: str = Field(
-        "", description="Gets a copy of compliments when the case's department has no entry."
+        "",
+        description="Gets a copy of compliments when the case's department has no entry in "
+        "service_managers.",
     )
     service_managers: dict[str, str] = Field(
         default_factory=dict,
-        description="Service manager per department (the case's department field), e.g. "
-        '{ Housing = "housing.manager@example.org" }.',
+        description="Service manager per department (the case's department field).",
+        examples=[{"Housing": "housing.manager@example.org"}],
     )
     digest_at: time = Field(
         time(8, 0),

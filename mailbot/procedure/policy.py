@@ -21,17 +21,15 @@ closest valid one.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 import tomllib
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
@@ -46,9 +44,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from mailbot.procedure.calendar import WorkingCalendar
+from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
 
 __all__ = [
     "STAGES",
@@ -76,19 +74,12 @@ CategoryName = Literal["complaint", "concern", "compliment", "enquiry"]
 Unit = Literal["working_days", "working_hours", "days", "weeks"]
 
 
-class PolicyError(ValueError):
+class PolicyError(SettingsError, ValueError):
     """A mistake in a policy. str() is one line: `[source: ]key.path: what is wrong and the fix`.
 
-    `problems` holds every mistake found (each one line); str() shows the first and a count.
+    `problems` holds every mistake found (each one line); str() shows the first and a count,
+    `lines()` every one (see `mailbot.settings_errors`).
     """
-
-    def __init__(self, problems: list[str] | str, *, source: str = "") -> None:
-        self.problems = tuple([problems] if isinstance(problems, str) else problems)
-        self.source = source
-        first = self.problems[0] if self.problems else "invalid policy"
-        more = len(self.problems) - 1
-        tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        super().__init__(f"{source}: {first}{tail}" if source else f"{first}{tail}")
 
 
 # ---- durations --------------------------------------------------------------------------
@@ -168,7 +159,7 @@ class Duration:
                 unit = _UNIT_WORDS.get(match.group(2).lower()) if match.group(2) else "working_days"
                 if unit:
                     return cls(int(match.group(1)), unit)
-        raise ValueError(f"{_DURATION_HELP}, got {_show(value)}")
+        raise ValueError(f"{_DURATION_HELP}, got {show_value(value)}")
 
 
 def _validate_duration(value: object) -> Duration | None:
@@ -192,27 +183,6 @@ Flag = Annotated[bool, Strict()]
 
 def _wd(n: int) -> Duration:
     return Duration(n, "working_days")
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it in TOML, for error messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list | tuple):
-        text = json.dumps(list(value), ensure_ascii=False, default=str)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return str(value)
-
-
-def _rule(message: str, at: str = "") -> PydanticCustomError:
-    """A cross-field mistake; `at` extends the key path to the key that must change."""
-    return PydanticCustomError(
-        "policy_rule", message.replace("{", "(").replace("}", ")"), {"at": at}
-    )
 
 
 # ---- the model --------------------------------------------------------------------------
@@ -239,8 +209,8 @@ class PriorityGrade(_Model):
     def _resolve_after_acknowledge(self) -> PriorityGrade:
         ack, res = self.acknowledge_within, self.resolve_within
         if ack is not None and res is not None and ack.unit == res.unit and res < ack:
-            raise _rule(
-                f"must be at least acknowledge_within ({ack}), got {_show(str(res))}",
+            raise rule(
+                f"must be at least acknowledge_within ({ack}), got {show_value(str(res))}",
                 "resolve_within",
             )
         return self
@@ -408,13 +378,13 @@ class Reminders(_Model):
     @model_validator(mode="after")
     def _same_unit(self) -> Reminders:
         if self.first_after and self.every and self.every.unit != self.first_after.unit:
-            raise _rule(
+            raise rule(
                 f"must use the same unit as first_after ({self.first_after}), "
-                f"got {_show(str(self.every))}",
+                f"got {show_value(str(self.every))}",
                 "every",
             )
         if self.every is not None and self.every.amount == 0:
-            raise _rule('every must be at least 1; write "none" to chase only once', "every")
+            raise rule('every must be at least 1; write "none" to chase only once', "every")
         return self
 
 
@@ -436,7 +406,7 @@ def _parse_clock(value: object) -> time:
         match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value)
         if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
             return time(int(match.group(1)), int(match.group(2)))
-    raise ValueError(f'must be a time of day "HH:MM" (24-hour clock), got {_show(value)}')
+    raise ValueError(f'must be a time of day "HH:MM" (24-hour clock), got {show_value(value)}')
 
 
 Clock = Annotated[
@@ -500,14 +470,16 @@ class CalendarSettings(_Model):
             hint = (
                 f'did you mean "{close[0]}"?' if close else 'use an IANA name like "Europe/London"'
             )
-            raise ValueError(f"unknown timezone {_show(value)}; {hint}") from None
+            raise ValueError(f"unknown timezone {show_value(value)}; {hint}") from None
         return value
 
     @field_validator("working_days", mode="before")
     @classmethod
     def _day_names(cls, value: object) -> tuple[str, ...]:
         if not isinstance(value, list | tuple) or not value:
-            raise ValueError(f'must be a list of weekdays like ["Mon", "Tue"], got {_show(value)}')
+            raise ValueError(
+                f'must be a list of weekdays like ["Mon", "Tue"], got {show_value(value)}'
+            )
         days: list[str] = []
         for item in value:
             name = str(item).strip().lower()
@@ -515,7 +487,7 @@ class CalendarSettings(_Model):
                 (i for i, full in enumerate(_FULL_DAY_NAMES) if name in (full, full[:3])), None
             )
             if index is None:
-                raise ValueError(f"{_show(item)} is not a weekday; use Mon, Tue, Wed, ... Sun")
+                raise ValueError(f"{show_value(item)} is not a weekday; use Mon, Tue, Wed, ... Sun")
             if _DAY_NAMES[index] not in days:
                 days.append(_DAY_NAMES[index])
         return tuple(sorted(days, key=_DAY_NAMES.index))
@@ -524,14 +496,14 @@ class CalendarSettings(_Model):
     @classmethod
     def _closure_dates(cls, value: object) -> tuple[str, ...]:
         if not isinstance(value, list | tuple):
-            raise ValueError(f"must be a list of dates, {_DATE_HELP}; got {_show(value)}")
+            raise ValueError(f"must be a list of dates, {_DATE_HELP}; got {show_value(value)}")
         out = []
         for item in value:
             text = item.isoformat() if isinstance(item, date) else str(item)
             try:
                 start, end = _closure_range(text)
             except ValueError:
-                raise ValueError(f"{_show(item)} is not a date; {_DATE_HELP}") from None
+                raise ValueError(f"{show_value(item)} is not a date; {_DATE_HELP}") from None
             out.append(start.isoformat() if start == end else f"{start}..{end}")
         return tuple(out)
 
@@ -539,7 +511,7 @@ class CalendarSettings(_Model):
     @classmethod
     def _annual_dates(cls, value: object) -> tuple[str, ...]:
         if not isinstance(value, list | tuple):
-            raise ValueError(f"must be a list of days, {_ANNUAL_HELP}; got {_show(value)}")
+            raise ValueError(f"must be a list of days, {_ANNUAL_HELP}; got {show_value(value)}")
         out = []
         for item in value:
             first, _, last = str(item).partition("..")
@@ -547,7 +519,7 @@ class CalendarSettings(_Model):
                 days = [_annual_day(first)] + ([_annual_day(last)] if last else [])
             except ValueError:
                 raise ValueError(
-                    f"{_show(item)} is not a day of the year; {_ANNUAL_HELP}"
+                    f"{show_value(item)} is not a day of the year; {_ANNUAL_HELP}"
                 ) from None
             out.append("..".join(f"{m:02d}-{d:02d}" for m, d in days))
         return tuple(out)
@@ -555,7 +527,7 @@ class CalendarSettings(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> CalendarSettings:
         if not self.opens < self.closes:
-            raise _rule(
+            raise rule(
                 f'must be after opens ({self.opens:%H:%M}), got "{self.closes:%H:%M}"', "closes"
             )
         if self.country:
@@ -563,19 +535,19 @@ class CalendarSettings(_Model):
             if self.country not in supported:
                 close = difflib.get_close_matches(self.country.upper(), supported, n=1)
                 hint = f'did you mean "{close[0]}"?' if close else "use an ISO code such as GB"
-                raise _rule(
-                    f"no public holidays known for {_show(self.country)}; {hint}", "country"
+                raise rule(
+                    f"no public holidays known for {show_value(self.country)}; {hint}", "country"
                 )
             subdivisions = supported[self.country]
             if self.subdivision and self.subdivision not in subdivisions:
                 choices = ", ".join(subdivisions) or "none: leave it empty"
-                raise _rule(
-                    f"{_show(self.subdivision)} is not a subdivision of {self.country}; "
+                raise rule(
+                    f"{show_value(self.subdivision)} is not a subdivision of {self.country}; "
                     f"choose from {choices}",
                     "subdivision",
                 )
         elif self.subdivision:
-            raise _rule(
+            raise rule(
                 "a subdivision needs a country; set country too, or clear subdivision",
                 "subdivision",
             )
@@ -669,7 +641,7 @@ class Policy(_Model):
         for name in value:
             if not _GRADE_NAME.match(name):
                 raise ValueError(
-                    f"grade name {_show(name)} must be lower-case letters, digits, - or _"
+                    f"grade name {show_value(name)} must be lower-case letters, digits, - or _"
                 )
         return value
 
@@ -687,19 +659,19 @@ class Policy(_Model):
         if self.default_priority not in self.priorities:
             close = difflib.get_close_matches(self.default_priority, self.priorities, n=1)
             hint = f'did you mean "{close[0]}"? ' if close else ""
-            raise _rule(
-                f"{_show(self.default_priority)} is not a grade; {hint}"
+            raise rule(
+                f"{show_value(self.default_priority)} is not a grade; {hint}"
                 f"choose from {', '.join(self.priorities)}",
                 "default_priority",
             )
         if not (self.stages.frontline.enabled or self.stages.investigation.enabled):
-            raise _rule("enable frontline or investigation: a case must start somewhere", "stages")
+            raise rule("enable frontline or investigation: a case must start somewhere", "stages")
         if (
             self.holding_letter.after is not None
             and not self.stage(self.holding_letter.stage).enabled
         ):
-            raise _rule(
-                f"stage {_show(self.holding_letter.stage)} is disabled; "
+            raise rule(
+                f"stage {show_value(self.holding_letter.stage)} is disabled; "
                 f'choose an enabled stage or set after = "none"',
                 "holding_letter.stage",
             )
@@ -779,82 +751,9 @@ def policy_from_mapping(
     """Validate the contents of a `[policy]` table (e.g. a section of the main config)."""
     if not isinstance(data, Mapping):
         raise PolicyError(
-            f"{prefix}: must be a table ([{prefix}]), got {_show(data)}", source=source
+            f"{prefix}: must be a table ([{prefix}]), got {show_value(data)}", source=source
         )
     try:
         return Policy.model_validate(dict(data))
     except ValidationError as exc:
-        raise PolicyError(_problems(exc, prefix), source=source) from None
-
-
-def _problems(exc: ValidationError, prefix: str) -> list[str]:
-    lines = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        ctx = err.get("ctx") or {}
-        if err["type"] == "policy_rule" and ctx.get("at"):
-            loc += tuple(str(ctx["at"]).split("."))
-        path = _path(prefix, loc)
-        lines.append(f"{path}: {_message(err, loc)}")
-    return lines
-
-
-def _path(prefix: str, loc: tuple[Any, ...]) -> str:
-    text = prefix
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text
-
-
-def _message(err: Any, loc: tuple[Any, ...]) -> str:
-    kind, value = err["type"], err.get("input")
-    if kind == "extra_forbidden":
-        valid = _keys_at(loc[:-1])
-        if valid is None:
-            return "unknown key; remove it"
-        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
-        hint = f'did you mean "{close[0]}"? ' if close else ""
-        return f"unknown key; {hint}valid keys: {', '.join(valid)}"
-    if kind in ("value_error", "policy_rule"):
-        msg = str(err["msg"])
-        return msg.removeprefix("Value error, ")
-    if kind.startswith("bool"):
-        return f"must be true or false, got {_show(value)}"
-    if kind.startswith("string"):
-        return f"must be a string in quotes, got {_show(value)}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be a table of keys, got {_show(value)}"
-    if kind in ("tuple_type", "list_type"):
-        return f"must be a list, got {_show(value)}"
-    if kind == "literal_error":
-        return f"must be one of {err['ctx']['expected']}, got {_show(value)}"
-    return f"{err['msg']}, got {_show(value)}"
-
-
-def _keys_at(loc: tuple[Any, ...]) -> list[str] | None:
-    """Valid key names of the table at `loc`, for "did you mean" hints."""
-    current: Any = Policy
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return None
-            current = field.annotation
-        elif get_origin(current) is dict:
-            current = get_args(current)[1]
-        else:
-            return None
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return None
-
-
-def _unwrap(annotation: Any) -> Any:
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    if get_origin(annotation) in (Union, types.UnionType):
-        models = [a for a in get_args(annotation) if isinstance(a, type) and a is not type(None)]
-        return models[0] if models else annotation
-    return annotation
+        raise PolicyError(problem_lines(exc, Policy, prefix=prefix), source=source) from None
