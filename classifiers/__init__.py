@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from mailbot.classifiers.base import Classifier
 
+from mailbot.errors import MailbotError
+
 if TYPE_CHECKING:
     from mailbot.classifiers.flags import FlagFinder
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -126,7 +128,7 @@ class ClassifierSettings(BaseModel):
         return self.model_path if self.model_path else SHIPPED_MODEL
 
 
-class ClassifierLoadError(RuntimeError):
+class ClassifierLoadError(MailbotError, RuntimeError):
     """Raised by `load_classifier` when the configured model cannot be loaded."""
 
 

@@ -28,11 +28,13 @@ from typing import Any
 import numpy
 from mailbot.classifiers.base import LABELS
 
+from mailbot.errors import MailbotError
+
 MODEL_FILE = "sentence_model.npz"
 INSTALL_HINT = "pip install 'mailbot[sentence]'"
 
 
-class SentenceEncoderMissing(RuntimeError):
+class SentenceEncoderMissing(MailbotError, RuntimeError):
     """The optional encoder packages are not installed."""
 
 

@@ -23,12 +23,14 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from mailbot.errors import MailbotError
+
 __all__ = ["RULE", "SettingsError", "problem_lines", "rule", "show_value"]
 
 RULE = "settings_rule"
 
 
-class SettingsError(Exception):
+class SettingsError(MailbotError):
     """Mistakes in a settings file; `problems` holds each one as one line.
 
     str() is one line: the first problem, with `source: ` in front when the file is known and

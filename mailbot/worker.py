@@ -63,7 +63,7 @@ class Backoff:
 
     def failed(self, now: datetime) -> timedelta:
         self.failures += 1
-        delay = min(self.base * 2 ** (self.failures - 1), MAX_BACKOFF)
+        delay: timedelta = min(self.base * 2 ** (self.failures - 1), MAX_BACKOFF)
         self.until = now + delay
         return delay
 

@@ -41,3 +41,54 @@ def test_steps_are_small() -> None:
     steps_dir = ROOT / "mailbot" / "pipeline" / "steps"
     sizes = {p.name: len(p.read_text().splitlines()) for p in steps_dir.glob("*.py")}
     assert max(sizes.values()) <= 150, sizes
+
+
+def _mailbot_modules() -> list[str]:
+    names = []
+    for path in sorted((ROOT / "mailbot").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if "migrations" in parts or parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_error_of_ours_is_a_mailbot_error() -> None:
+    """One base class, so the CLI can print any of them as one line, never a traceback."""
+    import importlib
+    import inspect
+
+    import click
+
+    from mailbot.errors import MailbotError
+
+    ours = []
+    for name in [*_mailbot_modules(), "mailbot.classifiers", "mailbot.classifiers.sentence"]:
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            # click's exceptions are how the CLI prints ours, not errors of their own.
+            if (
+                issubclass(cls, Exception)
+                and not issubclass(cls, click.ClickException)
+                and cls.__module__ == module.__name__
+            ):
+                ours.append(cls)
+    assert len(ours) >= 10  # the walk found them (a broken walk would pass vacuously)
+    assert [c.__qualname__ for c in ours if not issubclass(c, MailbotError)] == []
+
+
+def test_mypy_exemptions_only_shrink_and_never_cover_the_pure_layers() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert config["strict"] is True
+    exempt = [
+        m
+        for override in config["overrides"]
+        if override.get("disallow_untyped_calls") is False
+        or override.get("disallow_untyped_defs") is False
+        for m in override["module"]
+    ]
+    assert len(exempt) <= 4, "the list of modules exempt from strict typing only shrinks"
+    pure = ("mailbot.procedure", "mailbot.mail", "mailbot.pipeline", "mailbot.errors")
+    assert not [m for m in exempt if m.startswith(pure)]

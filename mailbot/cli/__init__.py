@@ -12,6 +12,7 @@ import click
 
 from mailbot.classifiers import ClassifierLoadError
 from mailbot.config import ENV_VAR, Config, ConfigError, load_config
+from mailbot.errors import MailbotError
 
 
 class Mistakes(click.ClickException):
@@ -80,8 +81,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 class MailbotGroup(click.Group):
-    """Turns a bad config into one line per mistake however deep it is found, never a
-    traceback."""
+    """Turns a bad config into one line per mistake however deep it is found, and any other
+    `MailbotError` into its one line: never a traceback for a failure Mailbot expects."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
@@ -95,6 +96,8 @@ class MailbotGroup(click.Group):
             raise click.ClickException(
                 f"[classifier]: {exc} (check kind and model_path in the config)"
             ) from None
+        except MailbotError as exc:  # expected, and explained in its one line
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=MailbotGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -117,7 +117,7 @@ class ImapMailbox:
             self._c.move(list(uids), box.move_to)
 
     def has_idle(self) -> bool:
-        return self._c.has_capability("IDLE")
+        return bool(self._c.has_capability("IDLE"))
 
 
 def _aware(value: object) -> datetime | None:

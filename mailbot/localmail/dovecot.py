@@ -28,6 +28,7 @@ from typing import Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailbot.errors import MailbotError
 from mailbot.localmail.ports import (
     LOCALHOST,
     check_reachable,
@@ -68,7 +69,7 @@ def find_dovecot() -> str:
     return found
 
 
-class DovecotError(RuntimeError):
+class DovecotError(MailbotError, RuntimeError):
     pass
 
 

@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from mailbot.errors import MailbotError
 from mailbot.localmail.ports import (
     LOCALHOST,
     check_reachable,
@@ -47,7 +48,7 @@ _SETTINGS = {
 }
 
 
-class PostgresError(RuntimeError):
+class PostgresError(MailbotError, RuntimeError):
     pass
 
 

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from mailbot.errors import MailbotError
 
-class PermanentFailure(Exception):
+
+class PermanentFailure(MailbotError):
     """The server refused for good (5xx): retrying will not help."""
 
 
-class TemporaryFailure(Exception):
+class TemporaryFailure(MailbotError):
     """Try again later: 4xx, connection refused, timeout."""
 
 

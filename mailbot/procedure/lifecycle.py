@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
+from mailbot.errors import MailbotError
 from mailbot.procedure import sla
 from mailbot.procedure.policy import Policy, StageName
 from mailbot.procedure.sla import Hold, appeal_window_closes
@@ -55,7 +56,7 @@ __all__ = [
 Status = Literal["open", "on_hold", "outcome_given", "suspended", "closed"]
 
 
-class TransitionError(ValueError):
+class TransitionError(MailbotError, ValueError):
     """A step the procedure does not allow from the case's current state; str() says why."""
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import ROLES, AuditEntry, User
+from mailbot.errors import MailbotError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user name is unknown, so timing does not reveal which names exist.
@@ -20,7 +21,7 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 MIN_PASSWORD = 10
 
 
-class AccountError(ValueError):
+class AccountError(MailbotError, ValueError):
     """A refused account change; str() says why."""
 
 

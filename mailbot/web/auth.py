@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mailbot.db.web_models import User
+from mailbot.errors import MailbotError
 from mailbot.web import csrf
 from mailbot.web.accounts import audit, authenticate, session_stamp
 from mailbot.web.context import Web, render
@@ -28,7 +29,7 @@ PageView = Callable[[Request, Session, User], Response]
 ActionView = Callable[[Request, Session, User, FormData], Response]
 
 
-class LoginRequired(Exception):
+class LoginRequired(MailbotError):
     """No valid session: the handler sends the browser to the log-in page."""
 
 

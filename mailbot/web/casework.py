@@ -19,6 +19,7 @@ from mailbot.cases.store import allocate_reference, record_event
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
+from mailbot.errors import MailbotError
 from mailbot.procedure import lifecycle
 from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.lifecycle import TransitionError
@@ -33,7 +34,7 @@ COMPLAINANT_TYPES = ("", "client", "apprentice")
 NEEDS_OUTCOME = ("outcome_given", "closed")
 
 
-class CaseworkError(ValueError):
+class CaseworkError(MailbotError, ValueError):
     """A change the rules refuse; str() is shown to the user."""
 
 
