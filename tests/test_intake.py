@@ -94,8 +94,8 @@ def test_an_urgent_complaint_gets_the_urgent_grade(mail_env: MailEnv) -> None:
 def test_lifecycle_errors_are_one_line_and_audited(mail_env: MailEnv) -> None:
     import pytest
 
+    from mailbot.cases.casework import CaseworkError, change_status
     from mailbot.db.web_models import User
-    from mailbot.web.casework import CaseworkError, change_status
 
     worker = mail_env.worker(config_with_contacts(mail_env))
     [ref] = open_cases(mail_env, worker)

@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from web_support import PASSWORD, add_users, csrf_of, login, post, seed_case, web_config
 
 from mailbot.app import open_database
+from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.recipients import mark_undeliverable
 from mailbot.cli import AppContext
 from mailbot.cli.classify import classify
@@ -31,7 +32,6 @@ from mailbot.db.web_models import AuditEntry, ClassifierFeedback, User
 from mailbot.web.accounts import authenticate
 from mailbot.web.app import create_app
 from mailbot.web.auth import page
-from mailbot.web.feedback import export_jsonl
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mailbot.cases.casework import working_days_left
 from mailbot.procedure.policy import Policy
-from mailbot.web.casework import working_days_left
 
 CALENDAR = Policy().working_calendar()  # England & Wales
 

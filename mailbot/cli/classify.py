@@ -199,7 +199,7 @@ def classify_eval(
 def _triage_feedback(obj: Any, path: Path, echo: Callable[[str], None]) -> Path:
     """The triage decisions in the configured database, as a feedback file."""
     from mailbot.app import open_database
-    from mailbot.web.feedback import export_jsonl
+    from mailbot.cases.feedback import export_jsonl
 
     db = open_database(obj.config)
     try:

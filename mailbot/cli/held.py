@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from mailbot.app import open_database
+from mailbot.cases.casework import CaseworkError, retry_held
 from mailbot.cli import AppContext
 from mailbot.db.models import Message, MessageState
 
@@ -88,15 +89,11 @@ def reprocess(app: AppContext, message_id: int) -> None:
     cleared and its attempts are reset to 0.
     """
     db = open_database(app.config)
-    with db.transaction() as session:
-        row = session.get(Message, message_id)
-        if row is None:
-            raise click.ClickException(f"no message with id {message_id}; see `mailbot held`")
-        if row.state != MessageState.HELD:
-            raise click.ClickException(
-                f"message {message_id} is {row.state}, not held; only held messages are retried"
-            )
-        row.state, row.attempts, row.error = MessageState.RECEIVED, 0, ""
+    try:
+        with db.transaction() as session:
+            retry_held(session, message_id)
+    except CaseworkError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"message {message_id} will be processed again at the next worker pass")
 
 

@@ -10,6 +10,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.casework import CaseworkError
 from mailbot.cases.references import tag_subject
 from mailbot.cases.store import record_event
 from mailbot.cases.threading import thread_key
@@ -19,7 +20,6 @@ from mailbot.db.web_models import User
 from mailbot.mail.compose import Envelope, compose
 from mailbot.mail.tokens import new_message_id
 from mailbot.render import Letter
-from mailbot.web.casework import CaseworkError
 
 
 def last_customer_message(session: Session, case: Case) -> Message | None:

@@ -15,16 +15,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from mailbot.cases import casework as cw
+from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
 from mailbot.mail.html import sanitize_html
-from mailbot.web import casework as cw
 from mailbot.web.accounts import audit
 from mailbot.web.auth import action, page
 from mailbot.web.context import Web, flash, form_text, render
-from mailbot.web.feedback import export_jsonl
 from mailbot.web.highlight import highlight
 from mailbot.web.reply import outgoing_text, queue_reply
 
@@ -113,10 +113,10 @@ def split_case(request: Request, session: Session, user: User, form: FormData) -
 
 @action()
 def retry_held(request: Request, session: Session, user: User, form: FormData) -> Response:
-    message = session.get(Message, int(request.path_params["message_id"]))
-    if message is None or message.state != MessageState.HELD:
-        raise HTTPException(404, "no such held message")
-    message.state = MessageState.RECEIVED  # the worker picks it up on its next round
+    try:
+        message = cw.retry_held(session, int(request.path_params["message_id"]))
+    except cw.CaseworkError as exc:
+        raise HTTPException(404, str(exc)) from None
     audit(session, user.username, "retry_held_message", str(message.id))
     flash(request, f"Message {message.id} will be processed again by the worker")
     return _back(request, "/triage")

@@ -1,4 +1,5 @@
-"""What staff do to cases from the web UI, as plain functions on a session (no HTTP here).
+"""What staff do to cases and messages, as plain functions on a session: one set of rules
+for the web UI, the CLI and the API (no HTTP or terminal here).
 
 Every change records a case event with the user's name: the case's audit trail. Status and
 stage changes follow the staged procedure's lifecycle (`mailbot.procedure.lifecycle`).
@@ -15,6 +16,7 @@ from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.cases.casefile import transition
+from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
@@ -24,7 +26,6 @@ from mailbot.procedure import lifecycle
 from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.lifecycle import TransitionError
 from mailbot.procedure.policy import Policy
-from mailbot.web.feedback import record_feedback
 
 LABELS = {"complaint": "Complaint", "compliment": "Compliment", "enquiry": "Not a complaint"}
 STATUSES = ("open", "on_hold", "outcome_given", "suspended", "closed")
@@ -148,6 +149,23 @@ def confirm_match(session: Session, message: Message, case: Case, user: User) ->
         subject=message.subject,
         attached_by=user.username,
     )
+
+
+def retry_held(session: Session, message_id: int) -> Message:
+    """Give a held message another go: the worker processes it on its next round.
+
+    It keeps its raw bytes; its error is cleared and its attempts start again from 0, so a
+    fix (a new classifier, a config change) gets the full number of tries.
+    """
+    message = session.get(Message, message_id)
+    if message is None:
+        raise CaseworkError(f"no message with id {message_id}; `mailbot held` lists them")
+    if message.state != MessageState.HELD:
+        raise CaseworkError(
+            f"message {message_id} is {message.state}, not held; only held messages are retried"
+        )
+    message.state, message.attempts, message.error = MessageState.RECEIVED, 0, ""
+    return message
 
 
 def open_as_new_case(message: Message) -> None:
