@@ -21,6 +21,22 @@ from mailbot.cli.demo import CONTACTS, DOMAIN, _working_mornings, demo_config
 from mailbot.procedure.calendar import WorkingCalendar
 
 REF = r"CS-\d{4}-\d{5}"
+README = Path(__file__).resolve().parents[1] / "README.md"
+_DAY = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+
+
+def normalised(text: str) -> str:
+    """Dates, references and counts replaced by placeholders: they vary with the day."""
+    text = re.sub(REF, "REF", text)
+    text = re.sub(_DAY + r"( \d{4})?", "DAY", text)
+    return re.sub(r"\d+ (working days|in all)", r"N \1", text)
+
+
+def readme_time_travel_lines() -> list[str]:
+    """The README's example of `--time-travel` output."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("```\nTime travel:", 1)[1].split("```", 1)[0]
+    return ("Time travel:" + block).strip().splitlines()
 
 
 @pytest.fixture
@@ -75,6 +91,10 @@ def test_time_travel_chases_escalates_and_copies_the_compliment(demo_dir: Path) 
     assert len(complaints) == 3 and escalated.group(1).split(", ") == complaints
     assert "second reminders to the referral manager" in out
     assert re.search(r"Every working morning: the daily digest to customer services", out)
+
+    # What the README shows a new user.
+    for line in readme_time_travel_lines():
+        assert normalised(line) in normalised(out), f"README line not in the output: {line}"
 
     # Saved like the acknowledgements, as sent, and delivered to the contacts' mailboxes.
     reminders = _sent(demo_dir, "manager_reminder")
