@@ -7,17 +7,20 @@ import email
 import email.policy
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from mailbot.cli import main
-from mailbot.cli.demo import CONTACTS, DOMAIN, _working_mornings, demo_config
+from mailbot.cli.demo import CONTACTS, DOMAIN, _working_mornings, demo, demo_config, web_port
+from mailbot.localmail.ports import port_is_bindable
 from mailbot.procedure.calendar import WorkingCalendar
 
 REF = r"CS-\d{4}-\d{5}"
@@ -140,3 +143,23 @@ def test_time_travel_mornings_follow_the_policy_s_working_days() -> None:
         "Thu 24 Dec 10:00",
         "Tue 29 Dec 10:00",
     ]
+
+
+def test_a_taken_web_port_is_never_printed_as_the_demo_s(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Asked for: a clear error before anything starts.
+        result = CliRunner().invoke(
+            main, ["demo", "--port", str(port), "--dir", str(tmp_path / "demo")]
+        )
+        assert result.exit_code == 2
+        assert f"Invalid value for '--port': 127.0.0.1:{port} is in use" in result.output
+        assert not (tmp_path / "demo").exists()
+        # The default: another free port, and the demo says so.
+        ctx = click.Context(demo)
+        ctx.set_parameter_source("port", click.core.ParameterSource.DEFAULT)
+        with ctx:
+            other = web_port(ctx, port)
+        assert other != port and port_is_bindable("127.0.0.1", other)

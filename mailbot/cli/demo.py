@@ -30,7 +30,7 @@ from mailbot.config import Config, load_config
 from mailbot.db.models import Outbox, OutboxState
 from mailbot.db.types import utcnow
 from mailbot.localmail.dovecot import Dovecot
-from mailbot.localmail.ports import check_reachable
+from mailbot.localmail.ports import LOCALHOST, check_reachable, free_port, port_is_bindable
 from mailbot.localmail.smtp import SmtpServer
 from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.jobs import tick
@@ -159,6 +159,22 @@ def ensure_admin(worker: Worker, root: Path) -> str:
     return password
 
 
+def web_port(ctx: click.Context, port: int) -> int:
+    """`port` if it is free; else, unless it was asked for, another free port (so the URL the
+    demo prints is never another program's)."""
+    if port_is_bindable(LOCALHOST, port):
+        return port
+    if ctx.get_parameter_source("port") is not click.core.ParameterSource.DEFAULT:
+        raise click.BadParameter(
+            f"{LOCALHOST}:{port} is in use (another demo, or another program); "
+            "choose another port",
+            param_hint="'--port'",
+        )
+    other = free_port(LOCALHOST)
+    click.echo(f"Port {port} is in use: the web UI will be on port {other}.")
+    return other
+
+
 def start_web(config: Config, worker: Worker) -> str:
     """Serve the web UI from a background thread; the worker keeps the main thread."""
     settings = config.web
@@ -223,10 +239,15 @@ def quiet_logs(app: AppContext) -> Iterator[None]:
     help=f"Then run the procedure's scheduled jobs every working morning until DAYS working "
     f"days have passed (alone: {TIME_TRAVEL_DAYS}): reminders, escalations, digests.",
 )
-@click.option("--port", default=8025, show_default=True, help="Port of the web UI.")
-@click.pass_obj
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    help="Port of the web UI (by default another free one if 8025 is taken).",
+)
+@click.pass_context
 def demo(
-    app: AppContext, directory: Path, once: bool, travel_days: int | None, port: int
+    ctx: click.Context, directory: Path, once: bool, travel_days: int | None, port: int
 ) -> None:
     """Run Mailbot locally: Dovecot + SMTP on 127.0.0.1, SQLite, and sample customer mail.
 
@@ -248,6 +269,9 @@ def demo(
       mailbot demo --once --time-travel
       mailbot demo --time-travel 5
     """
+    app: AppContext = ctx.obj
+    if not once:
+        port = web_port(ctx, port)
     root = directory.absolute()
     root.mkdir(parents=True, exist_ok=True)
     (root / "imap-password").write_text("secret\n")
