@@ -98,6 +98,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     \b
     Start here:
       mailbot demo                 run everything locally with sample mail
+      mailbot demo --time-travel   then 10 working days of reminders and escalations
       mailbot config check         validate your config file
       mailbot run                  the long-running worker (polls, opens cases, sends mail)
       mailbot poll --once          one pass over every mailbox, then exit (cron, tests)
