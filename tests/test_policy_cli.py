@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -86,8 +87,73 @@ def test_dates_prints_an_aligned_table() -> None:
     assert "the clock starts Thu 24 Dec 2026" in out
     # Every row's value starts in the same column as the policy name in the header.
     column = lines[0].index("Xpertex")
-    table = [line for line in lines[1:] if line and not line.startswith("Stage deadlines")]
-    assert all(line[column - 1] == " " and line[column] != " " for line in table)
+    blank = [i for i, line in enumerate(lines) if not line]
+    table = lines[1 : blank[1]]  # header, rows; then the notes
+    assert all(line[column - 1] == " " and line[column] != " " for line in table if line)
+
+
+def _rows(out: str) -> list[str]:
+    lines = out.splitlines()
+    blank = [i for i, line in enumerate(lines) if not line]
+    return lines[blank[0] + 1 : blank[1]]
+
+
+def test_dates_are_in_date_order_and_say_which_deadline_governs() -> None:
+    # Issue 12: "Investigation response by 05 Feb" came after "Resolve by 18 Jan" with no word
+    # on which one the case works to.
+    code, out = run(
+        "dates", "--policy", XPERTEX, "--received", "2026-12-24T10:00", "--priority", "urgent"
+    )
+    assert code == 0, out
+    labels = [row.split("  ")[0] for row in _rows(out)]
+    assert labels == [
+        "Acknowledge by",
+        "Resolve by",
+        "Holding letter on",
+        "Investigation response by",
+        "Appeal window closes",  # undated rows last, in the policy's order
+        "Appeal acknowledged by",
+        "Appeal decision by",
+    ]
+    resolve = next(row for row in _rows(out) if row.startswith("Resolve by"))
+    assert resolve.endswith("(14 working days; the due date)")
+    notes = " ".join(" ".join(out.split("Appeal decision by  ")[1].splitlines()[1:]).split())
+    assert (
+        "Resolve by is the case's due date (the priority's target): `mailbot case` shows it as "
+        "Due and the web UI counts the case overdue after it, while the case is at its first "
+        "stage, Stage Two – Investigation." in notes
+    )
+    assert (
+        "Investigation response by is that stage's own limit (quoted in the holding letter); "
+        "the due date stays Resolve by." in notes
+    )
+    assert "Appeal decision by becomes the due date when the case moves to Stage Three" in notes
+
+
+def test_dates_explain_a_later_stage_of_the_default_policy() -> None:
+    code, out = run("dates", "--received", "2026-12-24T10:00", "--priority", "urgent")
+    assert code == 0, out
+    dated = [row for row in _rows(out) if "—" not in row]
+    days = [datetime.strptime(row[32:53], "%a %d %b %Y %H:%M") for row in dated]
+    assert days == sorted(days)
+    notes = " ".join(out.split("\n\n")[-1].split())
+    assert (
+        "Frontline decision by is that stage's own limit (quoted in reminders and the "
+        "escalation); the due date stays Resolve by." in notes
+    )
+    assert (
+        "Investigation response by becomes the due date when the case moves to Investigation, "
+        "counted from that day (dated above as if that were on receipt)." in notes
+    )
+
+
+def test_dates_without_a_resolution_target_say_there_is_no_due_date() -> None:
+    code, out = run(
+        "dates", "--policy", str(PACKS / "claim-3000.toml"), "--received", "2026-12-24T10:00"
+    )
+    assert code == 0, out
+    assert "the due date" not in " ".join(_rows(out))
+    assert "has no due date." in " ".join(out.split())
 
 
 def test_dates_defaults_to_the_built_in_policy() -> None:
@@ -115,6 +181,7 @@ def test_dates_json() -> None:
     assert data["clock_starts"] == "2026-12-29"
     assert data["priority"] == "medium"
     due = {row["name"]: row["due"] for row in data["deadlines"]}
+    assert data["due_date"] == "resolve"
     assert due["acknowledge"] == "2027-01-05T17:00:00+00:00"  # Tue 29 Dec + 4 working days
     assert due["appeal_window"] == "2027-02-19T17:00:00+00:00"
     assert due["appeal_respond"] is None

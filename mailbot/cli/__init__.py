@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -118,6 +120,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     \b
     Start here:
       mailbot demo                 run everything locally with sample mail
+      mailbot demo --time-travel   then 10 working days of reminders and escalations
       mailbot config check         validate your config file
       mailbot config example       every setting, with its help and default
       mailbot run                  the long-running worker (polls, opens cases, sends mail)
@@ -133,6 +136,28 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
             param_hint="--config",
         )
     ctx.obj = AppContext(config_path=config_path, verbose=verbose)
+
+
+# An example written into a summary line: "Show one case, e.g. `mailbot case CS-…`."
+_INLINE_EXAMPLE = re.compile(r",?\s+(?:e\.g\.|for example:?)\s+`[^`]*`")
+
+
+def summary(command: click.Command) -> str:
+    """The line `--help` shows for `command` in its group's list: the first paragraph of its
+    help, whole (click would cut it at about 45 characters, or at "e.g."), without an inline
+    example."""
+    text = inspect.cleandoc((command.help or "").split("\f")[0])
+    first = text.split("\n\n")[0].replace("\b", "")
+    line = " ".join(_INLINE_EXAMPLE.sub("", first).split())
+    return line if not line or line.endswith((".", "?", "!")) else line + "."
+
+
+def _whole_summaries(group: click.Group) -> None:
+    for command in group.commands.values():
+        if command.short_help is None:
+            command.short_help = summary(command)
+        if isinstance(command, click.Group):
+            _whole_summaries(command)
 
 
 def _register() -> None:
@@ -162,6 +187,7 @@ def _register() -> None:
         templates.templates,
     ):
         main.add_command(command)
+    _whole_summaries(main)
 
 
 _register()

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
@@ -137,6 +138,7 @@ def dates(
         outcome_at=outcome_at,
         appealed_at=appealed_at,
     )
+    rows = in_date_order(rows)
     cal = loaded.working_calendar()
     if as_json:
         click.echo(
@@ -158,13 +160,80 @@ def dates(
     click.echo()
     for row in rows:
         due = _when(row.due) if row.due else "—".ljust(21)
-        click.echo(f"{row.label:<{width}}{due}  ({row.rule})")
-    if (
-        sum(1 for r in rows if r.name.endswith("_respond") and r.due and r.name[:-8] != "appeal")
-        > 1
-    ):
-        click.echo()
-        click.echo("Stage deadlines are dated as if the stage started on receipt.")
+        rule = f"{row.rule}; the due date" if row.name == DUE_DATE and row.due else row.rule
+        click.echo(f"{row.label:<{width}}{due}  ({rule})")
+    click.echo()
+    for line in which_governs(loaded, rows):
+        click.echo(line)
+
+
+# The deadline a new case works to: `Case.due_at`, shown by `mailbot case` and counted as
+# overdue by the web UI (mailbot.procedure.casefile._due).
+DUE_DATE = "resolve"
+
+
+def in_date_order(rows: list[Deadline]) -> list[Deadline]:
+    """Dated rows earliest first (ties keep the policy's order), then the undated ones."""
+    dated = sorted(((r.due, i, r) for i, r in enumerate(rows) if r.due is not None))
+    return [r for _, _, r in dated] + [r for r in rows if r.due is None]
+
+
+def which_governs(p: Policy, rows: list[Deadline]) -> list[str]:
+    """Plain words under the table: which deadline is the case's due date, and what each
+    stage's own deadline means, so two "by" dates never leave the reader guessing."""
+    labels = {row.name: row.label for row in rows}
+    resolve = next(row for row in rows if row.name == DUE_DATE)
+    first = p.first_stage
+    if resolve.due is not None:
+        out = [
+            f"{resolve.label} is the case's due date (the priority's target): `mailbot case` "
+            f"shows it as Due and the web UI counts the case overdue after it, while the case "
+            f"is at its first stage, {_stage_name(p, first)}."
+        ]
+        stays = f"; the due date stays {resolve.label}"
+    else:
+        out = [
+            f"This priority has no resolution target: a case at its first stage, "
+            f"{_stage_name(p, first)}, has no due date."
+        ]
+        stays = ""
+    for stage in p.enabled_stages:
+        name = f"{stage}_respond"
+        if name not in labels:
+            continue
+        if stage == first:
+            letters = _letters_quoting(p, stage)
+            quoted = f" (quoted in {letters})" if letters else ""
+            out.append(f"{labels[name]} is that stage's own limit{quoted}{stays}.")
+        else:
+            dated = "" if stage == "appeal" else " (dated above as if that were on receipt)"
+            out.append(
+                f"{labels[name]} becomes the due date when the case moves to "
+                f"{_stage_name(p, stage)}, counted from that day{dated}."
+            )
+    return [line for text in out for line in _wrap(text)]
+
+
+def _letters_quoting(p: Policy, stage: str) -> str:
+    """The letters of `stage` that give its response deadline (mailbot.procedure.jobs)."""
+    letters = []
+    if p.reminders.first_after is not None:
+        letters.append("reminders")
+    if p.reminders.escalate_after is not None:
+        letters.append("the escalation")
+    if p.holding_letter.after is not None and p.holding_letter.stage == stage:
+        letters.append("the holding letter")
+    if len(letters) > 1:
+        return ", ".join(letters[:-1]) + " and " + letters[-1]
+    return "".join(letters)
+
+
+def _stage_name(p: Policy, stage: str) -> str:
+    return p.stage(stage).label or stage
+
+
+def _wrap(text: str, width: int = 88) -> list[str]:
+    return textwrap.wrap(text, width, subsequent_indent="  ")
 
 
 def _moment(p: Policy, text: str, option: str) -> datetime:
@@ -204,6 +273,7 @@ def _as_json(
         "priority": grade,
         "category": category,
         "stages": [s for s in STAGES if p.stage(s).enabled],
+        "due_date": DUE_DATE,
         "deadlines": [
             {
                 "name": row.name,

@@ -34,7 +34,12 @@ def add(
     password_stdin: bool,
     generate: bool,
 ) -> None:
-    """Add a user, e.g. `mailbot users add alice --role manager --name "Alice Smith"`."""
+    """Add a user who can log in to the web UI.
+
+    \b
+    Example:
+      mailbot users add alice --role manager --name "Alice Smith"
+    """
     from mailbot.web.accounts import add_user
 
     password = _new_password(password_stdin, generate)
