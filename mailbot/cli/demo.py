@@ -24,6 +24,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from mailbot.app import build_worker, setup_logging
+from mailbot.cases.jobs import tick
 from mailbot.cases.queries import list_cases
 from mailbot.cli import AppContext
 from mailbot.config import Config, load_config
@@ -33,7 +34,6 @@ from mailbot.localmail.dovecot import Dovecot
 from mailbot.localmail.ports import LOCALHOST, check_reachable, free_port, port_is_bindable
 from mailbot.localmail.smtp import SmtpServer
 from mailbot.procedure.calendar import WorkingCalendar
-from mailbot.procedure.jobs import tick
 from mailbot.web.accounts import add_user
 from mailbot.web.app import create_app
 from mailbot.worker import Worker
@@ -416,7 +416,7 @@ def summarise(letters: list[SentLetter], config: Config) -> list[str]:
 
 
 def time_travel(worker: Worker, config: Config, root: Path, days: int, since: int) -> None:
-    """Run the scheduled jobs (mailbot.procedure.jobs.tick) as of each working morning until
+    """Run the scheduled jobs (mailbot.cases.jobs.tick) as of each working morning until
     `days` working days have passed, as the running worker would over that time, and send
     what they queue. The cases stay as they are: nobody answers them meanwhile."""
     cal = config.policy.working_calendar()

@@ -168,7 +168,7 @@ def dates(
 
 
 # The deadline a new case works to: `Case.due_at`, shown by `mailbot case` and counted as
-# overdue by the web UI (mailbot.procedure.casefile._due).
+# overdue by the web UI (mailbot.cases.casefile._due).
 DUE_DATE = "resolve"
 
 
@@ -215,7 +215,7 @@ def which_governs(p: Policy, rows: list[Deadline]) -> list[str]:
 
 
 def _letters_quoting(p: Policy, stage: str) -> str:
-    """The letters of `stage` that give its response deadline (mailbot.procedure.jobs)."""
+    """The letters of `stage` that give its response deadline (mailbot.cases.jobs)."""
     letters = []
     if p.reminders.first_after is not None:
         letters.append("reminders")
