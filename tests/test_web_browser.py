@@ -29,7 +29,7 @@ from web_support import (  # noqa: F401  (browser_type_launch_args overrides pyt
 from mailbot.app import open_database
 from mailbot.cli import AppContext
 from mailbot.cli.cases import case as case_command
-from mailbot.db.models import Case
+from mailbot.db.models import Attachment, Case, Message, MessageState
 from mailbot.web.app import create_app
 
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
@@ -354,3 +354,82 @@ def test_the_first_hour_labels_copies_and_the_timeline(mail_env: MailEnv, page: 
     shown = CliRunner().invoke(case_command, [refs["complaint"]], obj=obj)
     assert "(also received at info@example.org)" in shown.output
     assert "copy_received" not in shown.output
+
+
+def _overflow(page: Page) -> dict[str, float]:
+    return page.evaluate(
+        """() => {
+        const header = document.querySelector("header.topbar").getBoundingClientRect();
+        const outside = [...document.querySelectorAll("header a, header button")]
+          .map(el => [el.textContent.trim(), el.getBoundingClientRect()])
+          .filter(([, r]) => r.left < header.left - 0.5 || r.right > header.right + 0.5
+                          || r.top < header.top - 0.5 || r.bottom > header.bottom + 0.5)
+          .map(([text]) => text);
+        return {scroll: document.scrollingElement.scrollWidth, width: window.innerWidth,
+                outside: outside};
+    }"""
+    )
+
+
+@pytest.mark.slow
+def test_triage_cases_and_a_case_fit_a_phone(tmp_path: Path, page: Page) -> None:
+    """Issue 12, item 10: at 390 px nothing is wider than the screen and the header's links
+    stay inside the header."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    db = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    add_users(db)
+    long_subject = "Missed bin collection on Wellington Road for the third week running"
+    ref = seed_case(db, subject=long_subject, customer="margaret.holloway-smythe@example.net")
+    other = seed_case(db, label="compliment", text="Thank you, the crew were wonderful.")
+    with db.transaction() as session:
+        case = session.scalars(select(Case).where(Case.reference == ref)).one()
+        message = session.scalars(select(Message).where(Message.case_id == case.id)).one()
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename="photo-of-the-bins-outside-number-42.jpg",
+                content_type="image/jpeg",
+                size=204800,
+                content=b"jpeg",
+            )
+        )
+        for state, error, uid in (
+            (MessageState.HELD, "could not parse: " + "x" * 150, 9001),
+            (MessageState.POSSIBLE_MATCH, f"possible match: quotes {ref} from a stranger", 9002),
+        ):
+            session.add(
+                Message(
+                    mailbox="customerservices",
+                    folder="INBOX",
+                    uidvalidity=1,
+                    uid=uid,
+                    raw=b"",
+                    size=0,
+                    content_hash=f"held-{uid}",
+                    state=state,
+                    error=error,
+                    possible_case_id=case.id if state == MessageState.POSSIBLE_MATCH else None,
+                    from_addr="someone.with.a.long.address@example.net",
+                    subject=long_subject,
+                    text_body="…",
+                )
+            )
+    app = create_app(web_config(db.url), db, key="browser-test-key-" + "x" * 20)
+    with live_server(app) as base:
+        page.set_viewport_size({"width": 390, "height": 844})
+        _log_in(page, base)
+        for name, path in (
+            ("triage", "/triage"),
+            ("cases", "/cases"),
+            ("case", f"/cases/{ref}"),
+            ("compliment", f"/cases/{other}"),
+        ):
+            page.goto(base + path)
+            page.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
+            found = _overflow(page)
+            assert found["scroll"] <= found["width"], (name, found)
+            assert found["outside"] == [], (name, found)
+        # The triage actions are still there to tap.
+        page.goto(f"{base}/triage")
+        expect(page.locator(f"#t-{ref} button.primary")).to_be_in_viewport()
+    db.dispose()
