@@ -675,8 +675,8 @@ def test_log_fields_come_from_the_policy(client: TestClient, db: Database, tmp_p
         assert details is not None and details.fields == {"complainant_type": "apprentice"}
 
 
-def test_log_answers_survive_the_migration(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_log_answers_survive_the_migration(database_url: str) -> None:
+    url = database_url
     engine = create_engine(url)
     cfg = alembic_config(url)
     with engine.begin() as conn:
