@@ -7,11 +7,11 @@ from fakes import FakeEnv
 from sqlalchemy import func, select, update
 from support import MailEnv, make_email
 
+from mailbot.cases import casework as cw
 from mailbot.cases.threading import thread_key
 from mailbot.db.models import Case, CaseEvent, FolderCursor, Message, MessageState, Outbox
 from mailbot.db.web_models import User
 from mailbot.mail.tokens import new_message_id
-from mailbot.web import casework as cw
 from mailbot.worker import Worker
 
 

@@ -8,27 +8,43 @@ import json
 import re
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from html import unescape
 from pathlib import Path
 
 import pytest
+from alembic import command as alembic_command
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from web_support import PASSWORD, add_users, csrf_of, login, post, seed_case, web_config
+from web_support import (
+    PASSWORD,
+    add_users,
+    csrf_of,
+    login,
+    post,
+    seed_case,
+    seed_copy,
+    two_mailboxes,
+    web_config,
+)
 
 from mailbot.app import open_database
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.recipients import mark_undeliverable
+from mailbot.cases.store import record_event
 from mailbot.cli import AppContext
 from mailbot.cli.classify import classify
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
+from mailbot.db.migrate import alembic_config
 from mailbot.db.models import Attachment, Case, Message, Outbox, UndeliverableAddress
-from mailbot.db.web_models import AuditEntry, ClassifierFeedback, User
+from mailbot.db.web_models import AuditEntry, CaseDetails, ClassifierFeedback, User
 from mailbot.web.accounts import authenticate
 from mailbot.web.app import create_app
 from mailbot.web.auth import page
@@ -488,3 +504,226 @@ def test_admins_read_the_audit_log(client: TestClient) -> None:
     other = TestClient(client.app)
     login(other, "manager")
     assert other.get("/audit").status_code == 403
+
+
+# ------------------------------------------------------------- issue 12: the first hour
+
+
+def _events_shown(html: str) -> list[str]:
+    return [unescape(t) for t in re.findall(r'<span class="what">([^<]*)</span>', html)]
+
+
+def _primary_button(html: str, ref: str) -> str:
+    item = html.split(f'id="t-{ref}"')[1].split("</li>")[0]
+    found = re.search(r'<button class="primary"[^>]*>([^<]*)</button>', item)
+    assert found, f"no primary action for {ref}"
+    return found.group(1)
+
+
+def test_compliments_and_enquiries_follow_their_policy_category(
+    client: TestClient, db: Database
+) -> None:
+    complaint = seed_case(db, label="complaint")
+    thanks = seed_case(db, label="compliment", text="Thank you, the crew were wonderful.")
+    question = seed_case(db, label="enquiry", text="Which day is my bin collected?")
+    login(client, "agent")
+    queue = client.get("/triage").text
+    assert _primary_button(queue, complaint) == "Confirm complaint"
+    assert _primary_button(queue, thanks) == "Confirm compliment"
+    assert _primary_button(queue, question) == "Confirm enquiry"
+    # The default policy runs no procedure for compliments and enquiries: no grade, no stage,
+    # no complaint deadline, whatever due date the case row carries.
+    for ref in (thanks, question):
+        page = client.get(f"/cases/{ref}").text
+        head = page.split('<div class="columns">')[0]
+        assert "working day" not in head and "prio-" not in head and "badge stage" not in head
+        assert "No deadline (the policy sets none" in page
+        assert '<select name="priority"' not in page and '<select name="stage"' not in page
+    head = client.get(f"/cases/{complaint}").text.split('<div class="columns">')[0]
+    assert "prio-minor" in head and re.search(r"working days? left|Due today|Overdue", head)
+    listing = client.get("/cases").text
+    assert len(re.findall(r'class="badge sla-', listing)) == 1
+    # Relabelling moves the deadlines with the label.
+    post(client, f"/triage/{complaint}/label", {"label": "compliment"})
+    post(client, f"/triage/{thanks}/label", {"label": "complaint"})
+    with db.transaction() as session:
+        cases = {c.reference: c for c in session.scalars(select(Case))}
+        assert cases[complaint].due_at is None
+        assert cases[thanks].due_at is not None
+
+
+def test_a_policy_names_the_categories_and_its_own_priorities(tmp_path: Path) -> None:
+    pack = Path(__file__).resolve().parents[1] / "examples" / "policies"
+    config = web_config(
+        f"sqlite:///{tmp_path / 'web.db'}",
+        policy_file=str(pack / "university-it-services.toml"),
+    )
+    database = open_database(config)
+    add_users(database)
+    ref = seed_case(database, label="compliment", text="Thank you, the helpdesk was great.")
+    other = seed_case(database, label="complaint")
+    app = create_app(config, database, key="test-key-" + "x" * 32)
+    try:
+        with TestClient(app) as c:
+            login(c, "agent")
+            assert _primary_button(c.get("/triage").text, ref) == "Confirm positive feedback"
+            page = c.get(f"/cases/{other}").text
+            grades = re.findall(r'<select name="priority">(.*?)</select>', page, re.S)[0]
+            assert re.findall(r'<option value="([^"]+)"', grades)[
+                : len(config.policy.priorities)
+            ] == (list(config.policy.priorities))
+            refused = post(c, f"/cases/{other}/details", {"priority": "bogus"}, f"/cases/{other}")
+            assert refused.status_code == 303
+            assert "priority: choose from" in c.get(f"/cases/{other}").text
+    finally:
+        database.dispose()
+
+
+def test_a_copy_received_at_info_shows_once_on_the_case_page(tmp_path: Path) -> None:
+    config = web_config(f"sqlite:///{tmp_path / 'web.db'}", mailbox=two_mailboxes())
+    database = open_database(config)
+    add_users(database)
+    ref = seed_case(database)
+    seed_copy(database, ref, "info")
+    try:
+        with TestClient(create_app(config, database, key="test-key-" + "x" * 32)) as c:
+            login(c, "agent")
+            page = c.get(f"/cases/{ref}").text
+    finally:
+        database.dispose()
+    assert page.count('class="card msg msg-in"') == 1
+    assert "also received at info@example.org" in page
+    assert "Copy received" not in page and "copy_received" not in page
+
+
+def test_every_event_on_the_case_page_is_a_sentence(client: TestClient, db: Database) -> None:
+    ref = seed_case(db, label="compliment")
+    with db.transaction() as session:
+        case = session.scalars(select(Case).where(Case.reference == ref)).one()
+        record_event(
+            session,
+            case,
+            "compliment_forward_skipped",
+            reason="no service manager address: set contacts.service_manager",
+        )
+        record_event(session, case, "acknowledgement_suppressed", reason="auto_reply: X-Auto")
+        record_event(session, case, "status_changed", "alex", was="open", now="on_hold")
+        record_event(session, case, "something_from_a_newer_worker")
+    login(client, "agent")
+    shown = _events_shown(client.get(f"/cases/{ref}").text)
+    assert (
+        "Compliment not forwarded to a service manager: no service manager address: set "
+        "contacts.service_manager"
+    ) in shown
+    assert "Status changed from open to on hold" in shown
+    assert "Something from a newer worker" in shown
+    for line in shown:
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", line.split(":")[0]), line
+
+
+def test_the_status_reads_the_same_in_every_place(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    with db.transaction() as session:
+        session.scalars(select(Case).where(Case.reference == ref)).one().status = "on_hold"
+    login(client, "agent")
+    assert '<span class="badge status-on_hold">on hold</span>' in client.get(f"/cases/{ref}").text
+    assert '<span class="badge status-on_hold">on hold</span>' in client.get("/cases").text
+
+
+def test_case_list_filters_are_checked(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    login(client, "agent")
+    response = client.get("/cases", params={"status": "bogus", "label": "complaint"})
+    assert response.status_code == 400
+    errors = re.findall(r'class="flash flash-error"[^>]*>([^<]*)<', response.text)
+    assert [unescape(e) for e in errors] == [
+        'Filter status: "bogus" is not one of open, on_hold, outcome_given, suspended, closed; '
+        "that filter is ignored"
+    ]
+    assert ref in response.text  # the other filters still apply
+    for name, value in (("mailbox", "nfo"), ("priority", "p9"), ("stage", "x"), ("label", "y")):
+        bad = client.get("/cases", params={name: value})
+        assert bad.status_code == 400 and f"Filter {name}: " in unescape(bad.text)
+    assert client.get("/cases", params={"mailbox": "customerservices"}).status_code == 200
+
+
+def test_log_fields_come_from_the_policy(client: TestClient, db: Database, tmp_path: Path) -> None:
+    ref = seed_case(db)
+    login(client, "agent")
+    page = client.get(f"/cases/{ref}").text
+    assert "Apprentice or client?" not in page  # the Interlearn pack's question
+    assert "Satisfactory resolution agreed?" in page
+    post(client, f"/cases/{ref}/details", {"complainant_type": "client"}, f"/cases/{ref}")
+    with db.transaction() as session:
+        case_id = session.scalars(select(Case.id).where(Case.reference == ref)).one()
+        assert session.get(CaseDetails, case_id) is None  # not a field of this policy's log
+
+    pack = Path(__file__).resolve().parents[1] / "examples" / "policies" / "interlearn.toml"
+    config = web_config(db.url, policy_file=str(pack))
+    with TestClient(create_app(config, db, key="test-key-" + "x" * 32)) as c:
+        login(c, "agent")
+        page = c.get(f"/cases/{ref}").text
+        assert "Apprentice or client?" in page and "Satisfactory resolution agreed?" in page
+        post(c, f"/cases/{ref}/details", {"complainant_type": "apprentice"}, f"/cases/{ref}")
+        post(c, f"/cases/{ref}/details", {"complainant_type": "robot"}, f"/cases/{ref}")
+        page = c.get(f"/cases/{ref}").text
+        assert "Apprentice or client?: choose from apprentice, client" in unescape(page)
+        assert '<option value="apprentice" selected>' in page
+    with db.transaction() as session:
+        case = session.scalars(select(Case).where(Case.reference == ref)).one()
+        details = session.get(CaseDetails, case.id)
+        assert details is not None and details.fields == {"complainant_type": "apprentice"}
+
+
+def test_log_answers_survive_the_migration(database_url: str) -> None:
+    url = database_url
+    engine = create_engine(url)
+    cfg = alembic_config(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        alembic_command.upgrade(cfg, "0004")
+        with Session(bind=conn) as session:  # the case tables are unchanged since 0004
+            session.add(
+                Case(
+                    id=1,
+                    reference="CS-2026-00001",
+                    mailbox="customerservices",
+                    category="",
+                    label="complaint",
+                    priority="medium",
+                    received_at=datetime(2026, 11, 2, 10, tzinfo=UTC),
+                )
+            )
+            session.flush()
+        conn.execute(
+            text("INSERT INTO case_details VALUES (1, 'apprentice', 'yes', '2026-11-02 10:00:00')")
+        )
+    database = open_database(web_config(url))
+    try:
+        with database.transaction() as session:
+            details = session.get(CaseDetails, 1)
+            assert details is not None
+            assert details.fields == {"complainant_type": "apprentice", "resolution_agreed": "yes"}
+    finally:
+        database.dispose()
+        engine.dispose()
+
+
+def test_the_attachment_icon_is_drawn_not_a_font_glyph(client: TestClient, db: Database) -> None:
+    ref = seed_case(db)
+    with db.transaction() as session:
+        message = session.scalars(select(Message).where(Message.content_hash == ref)).one()
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename="photo.png",
+                content_type="image/png",
+                size=2048,
+                content=b"png",
+            )
+        )
+    login(client, "agent")
+    page = client.get(f"/cases/{ref}").text
+    link = page.split('<ul class="attachments">')[1].split("</ul>")[0]
+    assert "<svg" in link and "photo.png" in link
+    assert not re.search(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", page)  # no emoji or dingbats

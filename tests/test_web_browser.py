@@ -6,6 +6,7 @@ Screenshots of the main pages go to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 from support import MailEnv, make_email
@@ -20,11 +22,14 @@ from web_support import (  # noqa: F401  (browser_type_launch_args overrides pyt
     add_users,
     browser_type_launch_args,
     live_server,
+    seed_case,
     web_config,
 )
 
 from mailbot.app import open_database
-from mailbot.db.models import Case
+from mailbot.cli import AppContext
+from mailbot.cli.cases import case as case_command
+from mailbot.db.models import Attachment, Case, Message, MessageState
 from mailbot.web.app import create_app
 
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
@@ -230,4 +235,201 @@ def test_an_admin_adds_a_user_who_then_changes_their_password(tmp_path: Path, pa
         page.get_by_role("button", name="Log out").click()
         log_in("jo.bloggs", "my own long passphrase")
         expect(page.get_by_role("heading", name="Triage")).to_be_visible()
+    db.dispose()
+
+
+# ------------------------------------------------------------- issue 12: the first hour
+
+
+def _with_attachment(subject: str, body: str, sender: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "customerservices@example.org"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{abs(hash(subject))}@example.net>"
+    msg.set_content(body)
+    msg.add_attachment(b"\x89PNG\r\n\x1a\n" + b"0" * 2000, "image", "png", filename="calendar.png")
+    return msg.as_bytes()
+
+
+def _log_in(page: Page, base: str) -> None:
+    page.goto(f"{base}/login")
+    page.get_by_label("User name").fill("agent")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Triage")).to_be_visible()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_first_hour_labels_copies_and_the_timeline(mail_env: MailEnv, page: Page) -> None:
+    """Issue 12, items 3, 4, 5 and 11, on mail the real worker processed."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    mail_env.send(
+        make_email(
+            subject="Charged twice for my parking permit",
+            body="I was charged twice for my parking permit this month. This is not "
+            "acceptable, please refund me.\n",
+            sender="Ravi Shah <ravi@example.net>",
+            to="customerservices@example.org",
+            Cc="info@example.org",
+        ),
+        "customerservices",
+        "info",
+    )
+    mail_env.send(
+        make_email(
+            subject="Thank you",
+            body="Thank you so much, the crew were wonderful and really helpful.\n",
+            sender="Sam Green <sam@example.net>",
+        )
+    )
+    mail_env.send(
+        _with_attachment(
+            "Collection day",
+            "Could you tell me which day my recycling is collected? I have attached a photo "
+            "of the calendar.\n",
+            "Jo Lee <jo@example.net>",
+        )
+    )
+    config = mail_env.config()
+    worker = mail_env.worker(config)
+    worker.run_once()
+    add_users(worker.db)
+    with worker.db.transaction() as session:
+        refs = {c.label: c.reference for c in session.scalars(select(Case))}
+    assert set(refs) == {"complaint", "compliment", "enquiry"}
+
+    app = create_app(config, worker.db, key="browser-test-key-" + "x" * 20)
+    with live_server(app) as base:
+        page.set_viewport_size({"width": 1360, "height": 900})
+        _log_in(page, base)
+
+        # Item 3: the primary action confirms the case's own label.
+        for label, button in (
+            ("complaint", "Confirm complaint"),
+            ("compliment", "Confirm compliment"),
+            ("enquiry", "Confirm enquiry"),
+        ):
+            expect(page.locator(f"#t-{refs[label]} button.primary")).to_have_text(button)
+        page.screenshot(path=str(SHOTS / "first-hour-triage.png"), full_page=True)
+
+        # Item 3: a compliment has no grade, stage or complaint deadline.
+        page.goto(f"{base}/cases/{refs['compliment']}")
+        head = page.locator(".case-head")
+        expect(head.locator(".badge.label-compliment")).to_be_visible()
+        expect(head.locator("[class*='prio-'], .badge.stage, [class*='sla-']")).to_have_count(0)
+        expect(page.locator(".facts")).to_contain_text("No deadline (the policy sets none")
+        # Item 5: the events are sentences (no service manager is configured here).
+        events = page.locator(".timeline .event .what")
+        expect(
+            events.filter(has_text="Compliment not forwarded to a service manager")
+        ).to_have_count(1)
+        for text in events.all_inner_texts():
+            assert not re.search(r"\b[a-z]+_[a-z_]+\b", text.split(":")[0]), text
+        page.screenshot(path=str(SHOTS / "first-hour-compliment.png"), full_page=True)
+
+        # Item 4: the copy received at info@ is shown once, on the email it copies.
+        page.goto(f"{base}/cases/{refs['complaint']}")
+        expect(page.locator(".timeline .msg-in")).to_have_count(1)
+        expect(page.locator(".timeline .msg-in .also")).to_contain_text(
+            "also received at info@example.org"
+        )
+        expect(page.locator(".timeline .event", has_text="received at")).to_have_count(0)
+        expect(page.locator(".case-head .badge.prio-medium")).to_be_visible()
+        page.screenshot(path=str(SHOTS / "first-hour-copy.png"), full_page=True)
+
+        # Item 11: the attachment icon is drawn (inline SVG), not a glyph fonts may lack.
+        page.goto(f"{base}/cases/{refs['enquiry']}")
+        link = page.locator(".attachments a")
+        expect(link).to_contain_text("calendar.png")
+        expect(link.locator("svg.icon-paperclip")).to_be_visible()
+        box = link.locator("svg").bounding_box()
+        assert box is not None and box["width"] >= 12 and box["height"] >= 12
+        assert "\U0001f4ce" not in page.content()
+        page.screenshot(path=str(SHOTS / "first-hour-attachment.png"), full_page=True)
+
+    # Items 4 and 5 on the command line: the same sentences.
+    obj = AppContext(config_path=None, _config=config)
+    shown = CliRunner().invoke(case_command, [refs["complaint"]], obj=obj)
+    assert "(also received at info@example.org)" in shown.output
+    assert "copy_received" not in shown.output
+
+
+def _overflow(page: Page) -> dict[str, float]:
+    return page.evaluate(
+        """() => {
+        const header = document.querySelector("header.topbar").getBoundingClientRect();
+        const outside = [...document.querySelectorAll("header a, header button")]
+          .map(el => [el.textContent.trim(), el.getBoundingClientRect()])
+          .filter(([, r]) => r.left < header.left - 0.5 || r.right > header.right + 0.5
+                          || r.top < header.top - 0.5 || r.bottom > header.bottom + 0.5)
+          .map(([text]) => text);
+        return {scroll: document.scrollingElement.scrollWidth, width: window.innerWidth,
+                outside: outside};
+    }"""
+    )
+
+
+@pytest.mark.slow
+def test_triage_cases_and_a_case_fit_a_phone(tmp_path: Path, page: Page) -> None:
+    """Issue 12, item 10: at 390 px nothing is wider than the screen and the header's links
+    stay inside the header."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    db = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    add_users(db)
+    long_subject = "Missed bin collection on Wellington Road for the third week running"
+    ref = seed_case(db, subject=long_subject, customer="margaret.holloway-smythe@example.net")
+    other = seed_case(db, label="compliment", text="Thank you, the crew were wonderful.")
+    with db.transaction() as session:
+        case = session.scalars(select(Case).where(Case.reference == ref)).one()
+        message = session.scalars(select(Message).where(Message.case_id == case.id)).one()
+        session.add(
+            Attachment(
+                message_id=message.id,
+                filename="photo-of-the-bins-outside-number-42.jpg",
+                content_type="image/jpeg",
+                size=204800,
+                content=b"jpeg",
+            )
+        )
+        for state, error, uid in (
+            (MessageState.HELD, "could not parse: " + "x" * 150, 9001),
+            (MessageState.POSSIBLE_MATCH, f"possible match: quotes {ref} from a stranger", 9002),
+        ):
+            session.add(
+                Message(
+                    mailbox="customerservices",
+                    folder="INBOX",
+                    uidvalidity=1,
+                    uid=uid,
+                    raw=b"",
+                    size=0,
+                    content_hash=f"held-{uid}",
+                    state=state,
+                    error=error,
+                    possible_case_id=case.id if state == MessageState.POSSIBLE_MATCH else None,
+                    from_addr="someone.with.a.long.address@example.net",
+                    subject=long_subject,
+                    text_body="…",
+                )
+            )
+    app = create_app(web_config(db.url), db, key="browser-test-key-" + "x" * 20)
+    with live_server(app) as base:
+        page.set_viewport_size({"width": 390, "height": 844})
+        _log_in(page, base)
+        for name, path in (
+            ("triage", "/triage"),
+            ("cases", "/cases"),
+            ("case", f"/cases/{ref}"),
+            ("compliment", f"/cases/{other}"),
+        ):
+            page.goto(base + path)
+            page.screenshot(path=str(SHOTS / f"phone-{name}.png"), full_page=True)
+            found = _overflow(page)
+            assert found["scroll"] <= found["width"], (name, found)
+            assert found["outside"] == [], (name, found)
+        # The triage actions are still there to tap.
+        page.goto(f"{base}/triage")
+        expect(page.locator(f"#t-{ref} button.primary")).to_be_in_viewport()
     db.dispose()

@@ -164,3 +164,42 @@ def live_server(app: Starlette) -> Iterator[str]:
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's chromium: Playwright's own browser download is never used."""
     return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "headless": True}
+
+
+def seed_copy(db: Database, reference: str, mailbox: str = "info") -> None:
+    """The same email received again in `mailbox`, stored as the worker stores a copy: a
+    duplicate message on the case and a `copy_received` event (mailbot.pipeline)."""
+    with db.transaction() as session:
+        case = session.query(Case).filter(Case.reference == reference).one()
+        original = session.query(Message).filter(Message.case_id == case.id).first()
+        assert original is not None
+        copy = Message(
+            mailbox=mailbox,
+            folder="INBOX",
+            uidvalidity=1,
+            uid=original.uid,
+            raw=b"",
+            size=0,
+            content_hash=original.content_hash + "-copy",
+            state=MessageState.DUPLICATE,
+            duplicate_of_id=original.id,
+            message_id=original.message_id,
+            from_name=original.from_name,
+            from_addr=original.from_addr,
+            subject=original.subject,
+            text_body=original.text_body,
+            new_text=original.new_text,
+            case_id=case.id,
+        )
+        session.add(copy)
+        session.flush()
+        record_event(
+            session, case, "copy_received", "mailbot", message=copy, mailbox=mailbox, folder="INBOX"
+        )
+
+
+def two_mailboxes() -> list[dict[str, str]]:
+    return [
+        {"name": name, "address": f"{name}@example.org", "host": "127.0.0.1", "username": name}
+        for name in ("customerservices", "info")
+    ]

@@ -102,7 +102,10 @@ def store(policy: Policy, row: CaseRow, case: lifecycle.Case) -> dict[str, list[
 
 
 def _due(policy: Policy, case: lifecycle.Case) -> datetime | None:
-    """The date staff work to: the stage's response deadline, else the grade's resolution."""
+    """The date staff work to: the stage's response deadline, else the grade's resolution;
+    none for a category the policy runs no procedure for (by default compliments, enquiries)."""
+    if not policy.category(case.category).procedure:
+        return None
     if case.stage_started_at is not None or case.stage != policy.first_stage:
         due = sla.stage_respond_by(policy, case.stage, case.started, case.holds)
         if due is not None:

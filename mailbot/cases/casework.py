@@ -7,7 +7,9 @@ stage changes follow the staged procedure's lifecycle (`mailbot.procedure.lifecy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.cases.casefile import transition
+from mailbot.cases import wording
+from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
@@ -25,18 +28,46 @@ from mailbot.errors import MailbotError
 from mailbot.procedure import lifecycle
 from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.lifecycle import TransitionError
-from mailbot.procedure.policy import Policy
+from mailbot.procedure.policy import CategoryRule, Policy
 
-LABELS = {"complaint": "Complaint", "compliment": "Compliment", "enquiry": "Not a complaint"}
-STATUSES = ("open", "on_hold", "outcome_given", "suspended", "closed")
+# What the classifier and triage tell apart; their names come from the policy's categories.
+LABELS = ("complaint", "compliment", "enquiry")
+STATUSES = tuple(wording.STATUSES)
 STAGES = ("frontline", "investigation", "appeal")
-PRIORITIES = ("urgent", "medium", "minor")
-COMPLAINANT_TYPES = ("", "client", "apprentice")
 NEEDS_OUTCOME = ("outcome_given", "closed")
 
 
 class CaseworkError(MailbotError, ValueError):
     """A change the rules refuse; str() is shown to the user."""
+
+
+# ---------------------------------------------------------------------------------- policy
+
+
+def label_names(policy: Policy) -> dict[str, str]:
+    """Each triage label with the policy's name for it ("Compliment", "Positive feedback")."""
+    return {label: policy.category(label).label or label.capitalize() for label in LABELS}
+
+
+def handling(policy: Policy, case: Case) -> CategoryRule:
+    """What the policy does with a case of this label: `procedure` is False for categories
+    with no staged procedure (by default compliments and enquiries): no priority grade,
+    stage or deadline applies to them."""
+    return policy.category(category_of(case))
+
+
+def priorities(policy: Policy) -> list[str]:
+    return list(policy.priorities)
+
+
+def stages(policy: Policy) -> list[str]:
+    return list(policy.enabled_stages)
+
+
+def recompute(policy: Policy, case: Case) -> None:
+    """Recompute the case's deadlines after its label or priority changed (due_at follows)."""
+    with suppress(KeyError):  # a grade this policy does not have (opened under another)
+        store(policy, case, procedure_case(case))
 
 
 def visible_cases(user: User) -> Select[Case]:
@@ -208,17 +239,25 @@ def suggest_match(session: Session, user: User, case: Case) -> Case | None:
 
 
 def triage(
-    session: Session, case: Case, user: User, label: str, confidential: bool = False
+    session: Session,
+    case: Case,
+    user: User,
+    label: str,
+    confidential: bool = False,
+    policy: Policy | None = None,
 ) -> None:
-    """Confirm or correct the label; the verdict becomes classifier feedback."""
+    """Confirm or correct the label; the verdict becomes classifier feedback, and the case's
+    deadlines follow the new label's category (a compliment has none by default)."""
     if label not in LABELS:
-        raise CaseworkError(f"unknown label {label!r}")
+        raise CaseworkError(f"unknown label {label!r}; choose from {', '.join(LABELS)}")
     message = first_message(session, case)
     text = classified_text(message)
     if text.strip():
         record_feedback(session, case, message, text, label, user.username)
     before = case.label
     case.label = label
+    if label != before:
+        recompute(policy or Policy(), case)
     if confidential and not case.confidential:
         case.confidential = True
         record_event(session, case, "marked_confidential", user.username)
@@ -311,6 +350,19 @@ class CaseFilters:
             q=get("q"),
         )
 
+    def problems(self, allowed: dict[str, list[str]]) -> dict[str, str]:
+        """Each filter whose value is not one of `allowed[name]`, with one line saying so."""
+        found = {}
+        for name, choices in allowed.items():
+            value = getattr(self, name)
+            if value and value not in choices:
+                found[name] = f'{name}: "{value[:60]}" is not one of {", ".join(choices)}'
+        return found
+
+    def without(self, names: Iterable[str]) -> CaseFilters:
+        cleared: dict[str, Any] = dict.fromkeys(names, "")
+        return replace(self, **cleared)
+
 
 @dataclass(frozen=True)
 class CasePage:
@@ -398,32 +450,76 @@ def working_days_left(due: datetime | None, now: datetime, calendar: WorkingCale
     return calendar.working_days_between(today + one, end + one)
 
 
+# The Customer Services Log fields every case has (columns of the case log), in form order.
+CASE_FIELDS = ("customer_name", "category", "department", "referral_manager")
+
+
 def details(session: Session, case: Case) -> CaseDetails:
     row = session.get(CaseDetails, case.id)
     if row is None:
-        row = CaseDetails(case_id=case.id, complainant_type="", resolution_agreed="")
+        row = CaseDetails(case_id=case.id, fields={})
         session.add(row)
     return row
 
 
-def update_details(session: Session, case: Case, user: User, values: dict[str, str]) -> list[str]:
-    """Set the log fields that changed; returns their names."""
-    if values.get("priority", case.priority) not in PRIORITIES:
-        raise CaseworkError("choose a priority from the list")
-    if values.get("complainant_type", "") not in COMPLAINANT_TYPES:
-        raise CaseworkError("the complainant is a client or an apprentice")
-    if values.get("resolution_agreed", "") not in ("", "yes", "no"):
-        raise CaseworkError("resolution agreed is yes, no or not known")
-    changes: dict[str, list[str]] = {}
-    extra = details(session, case)
+def log_answers(session: Session, case: Case) -> dict[str, str]:
+    row = session.get(CaseDetails, case.id)
+    return dict(row.fields) if row is not None else {}
+
+
+def update_details(
+    session: Session,
+    case: Case,
+    user: User,
+    values: dict[str, str],
+    policy: Policy | None = None,
+) -> list[str]:
+    """Set the log fields that changed (those every case has, the policy's questions, and the
+    priority grade); returns their names."""
+    policy = policy or Policy()
+    priority = values.pop("priority", case.priority)
+    if priority != case.priority and priority not in policy.priorities:
+        raise CaseworkError(f"priority: choose from {', '.join(policy.priorities)}")
     for name, value in values.items():
-        target: Any = extra if name in ("complainant_type", "resolution_agreed") else case
-        old = getattr(target, name)
-        if value != old:
-            setattr(target, name, value)
-            changes[name] = [old, value]
-    if changes:
-        record_event(session, case, "details_changed", user.username, changes=changes)
+        field = policy.log_fields.get(name)
+        if name not in CASE_FIELDS and field is None:
+            raise CaseworkError(f"{name.replace('_', ' ')} is not a field of this log")
+        if field is not None and field.choices and value not in ("", *field.choices):
+            label = field.label or name.replace("_", " ")
+            raise CaseworkError(f"{label}: choose from {', '.join(field.choices)} or not known")
+    changes: dict[str, list[str]] = {}
+    if priority != case.priority:  # first: a refused regrade changes nothing else
+        was = case.priority
+        try:
+            transition(
+                session,
+                policy,
+                case,
+                "priority_changed",
+                lambda c: lifecycle.change_priority(policy, c, priority),
+                user.username,
+                was=was,
+                now=priority,
+            )
+        except TransitionError as exc:
+            raise CaseworkError(str(exc)) from None
+        changes["priority"] = [was, priority]
+    answers = log_answers(session, case)
+    before = dict(answers)
+    for name, value in values.items():
+        old = str(getattr(case, name) if name in CASE_FIELDS else answers.get(name, ""))
+        if value == old:
+            continue
+        changes[name] = [old, value]
+        if name in CASE_FIELDS:
+            setattr(case, name, value)
+        else:
+            answers[name] = value
+    if answers != before:
+        details(session, case).fields = answers  # a new dict: the JSON column sees the change
+    logged = {name: pair for name, pair in changes.items() if name != "priority"}
+    if logged:
+        record_event(session, case, "details_changed", user.username, changes=logged)
     return list(changes)
 
 

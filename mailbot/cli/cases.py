@@ -6,8 +6,10 @@ import json
 from typing import Any
 
 import click
+from sqlalchemy import select
 
 from mailbot.app import open_database
+from mailbot.cases.casefile import category_of
 from mailbot.cases.queries import (
     case_dict,
     case_timeline,
@@ -16,7 +18,10 @@ from mailbot.cases.queries import (
     list_outbox,
     outbox_dict,
 )
+from mailbot.cases.wording import STATUSES, describe_event, mailbox_address, status_word
 from mailbot.cli import AppContext
+from mailbot.db.models import Case, CaseEvent, Message, MessageState
+from mailbot.procedure.policy import Policy
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout, for scripts."
@@ -31,8 +36,44 @@ def _short(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
+def format_case_line(c: Case) -> str:
+    """One case on one line, as `mailbot cases` (and the demo's case log) print it."""
+    label = f"{c.label} {c.score:.2f}"
+    return (
+        f"{c.reference:<16} {c.received_at:%Y-%m-%d %H:%M}  {status_word(c.status):<13} "
+        f"{label:<15} {_short(c.customer_address, 30):<30} {_short(c.subject, 50)}"
+    )
+
+
+def status_line(policy: Policy, c: Case) -> str:
+    """Status, and the stage and priority where the policy runs its procedure for the case's
+    category (a compliment or an enquiry has neither by default)."""
+    if not policy.category(category_of(c)).procedure:
+        return status_word(c.status)
+    return f"{status_word(c.status)}, stage {c.stage}, priority {c.priority}"
+
+
+def choose(option: str, value: str | None, allowed: list[str], what: str) -> str | None:
+    """`value` if it is one of `allowed`; else one error line naming the option and choices."""
+    if value is None:
+        return None
+    if value in allowed:
+        return value
+    raise click.BadParameter(
+        f"{value!r} is not a {what}; choose from {', '.join(allowed)}", param_hint=option
+    )
+
+
+def _status_option(value: str | None) -> str | None:
+    # The status words are what people read ("on hold"); the stored values are accepted too.
+    if value is None:
+        return None
+    typed = value.strip().lower().replace(" ", "_").replace("-", "_")
+    return choose("--status", typed if typed in STATUSES else value, list(STATUSES), "status")
+
+
 @click.command("cases")
-@click.option("--status", help="Only cases with this status, e.g. open or closed.")
+@click.option("--status", help=f"Only cases with this status: {', '.join(STATUSES)}.")
 @click.option("--mailbox", help="Only cases from this mailbox (its name in the config).")
 @click.option("--limit", default=50, show_default=True, help="At most this many, newest first.")
 @json_option
@@ -47,8 +88,16 @@ def cases(
       mailbot cases --status open
       mailbot cases --mailbox info --json | jq '.[].reference'
     """
+    status = _status_option(status)
     db = open_database(app.config)
     with db.transaction() as session:
+        if mailbox is not None:
+            known = [m.name for m in app.config.mailboxes]
+            # Cases from a mailbox since removed from the config can still be listed.
+            known += sorted(
+                {m for m in session.scalars(select(Case.mailbox).distinct())} - set(known)
+            )
+            choose("--mailbox", mailbox, known, "mailbox")
         rows = list_cases(session, status, mailbox, limit)
         if as_json:
             _echo_json([case_dict(c) for c in rows])
@@ -57,11 +106,30 @@ def cases(
             click.echo("no cases")
             return
         for c in rows:
-            label = f"{c.label} {c.score:.2f}"
-            click.echo(
-                f"{c.reference:<16} {c.received_at:%Y-%m-%d %H:%M}  {c.status:<8} "
-                f"{label:<15} {_short(c.customer_address, 30):<30} {_short(c.subject, 50)}"
-            )
+            click.echo(format_case_line(c))
+
+
+def timeline_lines(
+    events: list[CaseEvent], messages: list[Message], mailboxes: dict[str, str]
+) -> list[tuple[CaseEvent, str]]:
+    """Each event with its sentence; a copy of an email received in a second mailbox is
+    folded into the line of the email it copies ("also received at info@example.org")."""
+    duplicates = {m.id: m.duplicate_of_id for m in messages if m.state == MessageState.DUPLICATE}
+    also: dict[int, list[str]] = {}
+    for e in events:
+        original = duplicates.get(e.message_id or 0)
+        if e.kind == "copy_received" and original is not None:
+            where = mailbox_address(str(e.detail.get("mailbox", "")), mailboxes)
+            also.setdefault(original, []).append(where)
+    lines = []
+    for e in events:
+        if e.kind == "copy_received" and duplicates.get(e.message_id or 0) is not None:
+            continue
+        text = describe_event(e.kind, e.detail, e.actor, mailboxes)
+        if e.message_id in also:
+            text += f" (also received at {', '.join(also[e.message_id])})"
+        lines.append((e, text))
+    return lines
 
 
 @click.command("case")
@@ -71,6 +139,7 @@ def cases(
 def case(app: AppContext, reference: str, as_json: bool) -> None:
     """Show one case and its timeline, e.g. `mailbot case CS-2026-00042`."""
     db = open_database(app.config)
+    mailboxes = {m.name: m.address for m in app.config.mailboxes}
     with db.transaction() as session:
         timeline = case_timeline(session, reference.strip().upper())
         if timeline is None:
@@ -78,14 +147,16 @@ def case(app: AppContext, reference: str, as_json: bool) -> None:
                 f"no case {reference}; list them with `mailbot cases`", param_hint="REFERENCE"
             )
         c = timeline.case
+        lines = timeline_lines(timeline.events, timeline.messages, mailboxes)
         if as_json:
-            _echo_json({**case_dict(c), "events": [event_dict(e) for e in timeline.events]})
+            events = [{**event_dict(e), "text": text} for e, text in lines]
+            _echo_json({**case_dict(c), "events": events})
             return
         click.echo(f"{c.reference}  {c.subject}")
         for name, value in (
             ("Customer", f"{c.customer_name} <{c.customer_address}>"),
             ("Mailbox", c.mailbox),
-            ("Status", f"{c.status}, stage {c.stage}, priority {c.priority}"),
+            ("Status", status_line(app.config.policy, c)),
             ("Category", c.category),
             ("Classified", f"{c.label} ({c.score:.2f}) by {c.classifier}"),
             ("Received", f"{c.received_at:%a %d %b %Y %H:%M} UTC"),
@@ -101,9 +172,9 @@ def case(app: AppContext, reference: str, as_json: bool) -> None:
         if reasons:
             click.echo(f"  {'Why:':<14}" + "; ".join(f'"{r}"' for r in reasons))
         click.echo("\nTimeline:")
-        for e in timeline.events:
-            detail = ", ".join(f"{k}={v}" for k, v in e.detail.items())
-            click.echo(f"  {e.at:%Y-%m-%d %H:%M:%S}  {e.kind:<24} {e.actor:<28} {detail}")
+        for e, text in lines:
+            by = f"  ({e.actor})" if e.actor not in ("mailbot", "") and e.actor not in text else ""
+            click.echo(f"  {e.at:%Y-%m-%d %H:%M:%S}  {text}{by}")
 
 
 @click.command("outbox")

@@ -27,6 +27,7 @@ from mailbot.app import build_worker, setup_logging
 from mailbot.cases.jobs import tick
 from mailbot.cases.queries import list_cases
 from mailbot.cli import AppContext
+from mailbot.cli.cases import format_case_line
 from mailbot.config import Config, load_config
 from mailbot.db.models import Outbox, OutboxState
 from mailbot.db.types import utcnow
@@ -476,11 +477,7 @@ def _show(worker: Worker, root: Path, config_path: Path, since: int) -> int:
         cases = list_cases(session)
         click.echo(f"\nThe case log has {len(cases)} case(s):")
         for c in cases:
-            ack = "acknowledged" if c.acknowledged_at else "not acknowledged yet"
-            click.echo(
-                f"  {c.reference}  {c.label:<10} {c.customer_address:<32} "
-                f"{c.subject[:40]:<40} {ack}"
-            )
+            click.echo(f"  {format_case_line(c)}")
     if letters:
         click.echo(f"\nSent {len(letters)} emails, saved in {root / 'sent'}/:")
         for line in summarise(letters, worker.config):

@@ -69,11 +69,11 @@ class AuditEntry(Base):
 
 
 class CaseDetails(Base):
-    """Customer Services Log fields (seed 003) the worker cannot know; one row per case."""
+    """Answers to the policy's Customer Services Log questions (`Policy.log_fields`, e.g.
+    seed 003's "Is the complainant an apprentice or a client?"); one row per case."""
 
     __tablename__ = "case_details"
 
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    complainant_type: Mapped[str] = mapped_column(String(40), default="")  # apprentice | client
-    resolution_agreed: Mapped[str] = mapped_column(String(10), default="")  # yes | no | ""
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {name: answer}
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -57,6 +57,7 @@ __all__ = [
     "CategoryRule",
     "Duration",
     "HoldingLetter",
+    "LogField",
     "Policy",
     "PolicyError",
     "PriorityGrade",
@@ -587,6 +588,34 @@ def _build_calendar(settings: CalendarSettings) -> WorkingCalendar:
 
 
 _GRADE_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Fields every case has (columns of the case log): a log field cannot take their names.
+CASE_FIELDS = ("customer_name", "priority", "category", "department", "referral_manager")
+
+
+class LogField(_Model):
+    """A question on the case's Customer Services Log that staff answer in the web UI."""
+
+    label: str = Field(default="", description="The question shown to staff.")
+    choices: tuple[str, ...] = Field(
+        default=(), description="The answers to choose from; empty: a free-text answer."
+    )
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not c.strip() for c in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be distinct, non-empty answers, got {show_value(value)}")
+        return value
+
+
+def _generic_log_fields() -> dict[str, LogField]:
+    # Seed 003's Customer Services Log, minus its pack-specific "apprentice or client?".
+    return {
+        "resolution_agreed": LogField(
+            label="Satisfactory resolution agreed?", choices=("yes", "no")
+        )
+    }
 
 
 class Policy(_Model):
@@ -632,6 +661,11 @@ class Policy(_Model):
     calendar: CalendarSettings = Field(
         default_factory=CalendarSettings, description="The working calendar."
     )
+    log_fields: dict[str, LogField] = Field(
+        default_factory=_generic_log_fields,
+        description="Questions on the Customer Services Log by name (lower-case), shown on "
+        "the case page besides the fields every case has; a table here replaces the default.",
+    )
 
     @field_validator("priorities")
     @classmethod
@@ -642,6 +676,20 @@ class Policy(_Model):
             if not _GRADE_NAME.match(name):
                 raise ValueError(
                     f"grade name {show_value(name)} must be lower-case letters, digits, - or _"
+                )
+        return value
+
+    @field_validator("log_fields")
+    @classmethod
+    def _field_names(cls, value: dict[str, LogField]) -> dict[str, LogField]:
+        for name in value:
+            if not _FIELD_NAME.match(name):
+                raise ValueError(
+                    f"field name {show_value(name)} must be lower-case letters, digits or _"
+                )
+            if name in CASE_FIELDS:
+                raise ValueError(
+                    f"{show_value(name)} is a field every case has; give the question another name"
                 )
         return value
 

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 import mailbot.db.web_models  # noqa: F401  (registers the UI's tables on Base.metadata)
 from mailbot.app import open_database
+from mailbot.cases import wording
 from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
@@ -44,6 +45,7 @@ def _templates(config: Config) -> Jinja2Templates:
     env.filters["when"] = when
     env.filters["pct"] = lambda v: f"{round(float(v) * 100)}%"
     env.filters["words"] = lambda v: str(v).replace("_", " ")
+    env.filters["status_word"] = wording.status_word
     return templates
 
 

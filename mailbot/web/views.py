@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from mailbot.cases import casework as cw
+from mailbot.cases import wording
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
@@ -69,7 +70,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
         items=items,
         held=cw.held_messages(session),
         possible=cw.possible_matches(session, user),
-        labels=cw.LABELS,
+        labels=cw.label_names(_web(request).config.policy),
         highlight=highlight,
     )
 
@@ -77,12 +78,21 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
 @action()
 def triage_label(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
+    policy = _web(request).config.policy
     try:
-        cw.triage(session, case, user, form_text(form, "label"), form.get("confidential") == "1")
+        cw.triage(
+            session,
+            case,
+            user,
+            form_text(form, "label"),
+            form.get("confidential") == "1",
+            policy=policy,
+        )
     except cw.CaseworkError as exc:
         flash(request, str(exc), "error")
     else:
-        flash(request, f"{case.reference} marked as {cw.LABELS[case.label].lower()}")
+        name = cw.label_names(policy)[case.label]
+        flash(request, f"{case.reference} marked as {name.lower()}")
     return _back(request, "/triage")
 
 
@@ -167,9 +177,24 @@ def feedback_export(request: Request, session: Session, user: User) -> Response:
 @page()
 def cases_page(request: Request, session: Session, user: User) -> Response:
     web = _web(request)
+    policy = web.config.policy
     filters = cw.CaseFilters.from_query(request.query_params)
     if filters.confidential and not user.at_least("manager"):
         raise HTTPException(403, "confidential cases need the manager role")
+    mailboxes = [m.name for m in web.config.mailboxes]
+    # Cases from a mailbox since removed from the config can still be found.
+    mailboxes += sorted(set(session.scalars(select(Case.mailbox).distinct())) - set(mailboxes))
+    allowed = {
+        "status": list(cw.STATUSES),
+        "stage": list(cw.STAGES),
+        "priority": cw.priorities(policy),
+        "label": list(cw.LABELS),
+        "mailbox": mailboxes,
+    }
+    problems = filters.problems(allowed)
+    for line in problems.values():
+        flash(request, f"Filter {line}; that filter is ignored", "error")
+    filters = filters.without(problems)
     now = utcnow()
     found = cw.search_cases(
         session, user, filters, now, page=cw.page_number(request.query_params.get("page"))
@@ -186,12 +211,14 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         page_link=_page_link(request),
         filters=filters,
         days_left={c.id: _days_left(web, c, now) for c in rows},
+        procedure={c.id: _procedure(web, c) for c in rows},
         statuses=cw.STATUSES,
-        stages=cw.STAGES,
-        priorities=cw.PRIORITIES,
-        mailboxes=[m.name for m in web.config.mailboxes],
+        stages=cw.stages(policy),
+        priorities=cw.priorities(policy),
+        mailboxes=mailboxes,
         managers=managers,
-        labels=cw.LABELS,
+        labels=cw.label_names(policy),
+        status_code=400 if problems else 200,
     )
 
 
@@ -205,47 +232,54 @@ def _page_link(request: Request) -> Callable[[int], str]:
     return link
 
 
+def _procedure(web: Web, case: Case) -> bool:
+    """Whether the policy runs its staged procedure (priority, stage, deadlines) for the case."""
+    return cw.handling(web.config.policy, case).procedure
+
+
 def _days_left(web: Web, case: Case, now: datetime) -> int | None:
-    if case.status == "closed":
+    """Working days to the due date; None when there is none to show: closed, or a category
+    the policy sets no deadline for (a compliment, an enquiry), whatever an older due_at says."""
+    if case.status == "closed" or not _procedure(web, case):
         return None
     return cw.working_days_left(case.due_at, now, web.config.policy.working_calendar())
 
 
-EVENT_TEXT = {
-    "case_opened": "Case opened",
-    "triaged": "Triaged",
-    "details_changed": "Details changed",
-    "stage_changed": "Stage changed",
-    "status_changed": "Status changed",
-    "outcome_recorded": "Outcome recorded",
-    "marked_confidential": "Marked confidential",
-    "confidential_removed": "No longer confidential",
-    "acknowledgement_skipped": "Acknowledgement skipped",
-    "copy_received": "Copy received in another mailbox",
-    "merged": "Merged into another case",
-    "message_attached": "Message attached from another case",
-    "case_split": "Child case opened",
-    "needs_attention": "Needs attention",
-    "acknowledgement_suppressed": "No automatic reply sent",
-    "transition_refused": "Change refused",
-    "appeal_window_expired": "Appeal window closed",
-    "address_cleared": "Bounce mark cleared",
-}
+def _shown_as_card(event: CaseEvent) -> bool:
+    """Events the timeline shows as the email itself (in or out), not as a line of their own."""
+    kind = event.kind
+    if event.message_id and (kind == "message_received" or kind.endswith("_received")):
+        return True
+    return bool(event.outbox_id) and kind.endswith(("_queued", "_sent"))
 
 
-def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
+def _timeline(web: Web, session: Session, case: Case) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
+    boxes = {m.name: m.address for m in web.config.mailboxes}
     messages = list(
         session.scalars(select(Message).where(Message.case_id == case.id).order_by(Message.id))
     )
+    # A copy of one email received in a second mailbox is shown once, on the original.
+    ids = {m.id for m in messages}
+    copies = [m for m in messages if m.state == MessageState.DUPLICATE and m.duplicate_of_id in ids]
+    also: dict[int, list[str]] = {}
+    for m in copies:
+        also.setdefault(m.duplicate_of_id or 0, []).append(
+            wording.mailbox_address(m.mailbox, boxes)
+        )
+    copy_ids = {m.id for m in copies}
     first_id = messages[0].id if messages else None
     for m in messages:
+        if m.id in copy_ids:
+            continue
         text = m.new_text or m.text_body
         items.append(
             {
                 "type": "in",
                 "at": m.sent_date or m.stored_at,
                 "message": m,
+                "received_at": wording.mailbox_address(m.mailbox, boxes),
+                "also_at": also.get(m.id, []),
                 "body": highlight(text, case.reasons) if m.id == first_id else text,
                 "html": sanitize_html(m.html_sanitised) if m.html_sanitised else "",
                 "attachments": list(
@@ -254,16 +288,30 @@ def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
             }
         )
     for o in session.scalars(select(Outbox).where(Outbox.case_id == case.id).order_by(Outbox.id)):
-        items.append({"type": "out", "at": o.created_at, "item": o, "body": outgoing_text(o.raw)})
+        items.append(
+            {
+                "type": "out",
+                "at": o.created_at,
+                "item": o,
+                "title": wording.letter_name(o.kind),
+                "to_customer": bool(case.customer_address)
+                and o.to_addr.lower() == case.customer_address.lower(),
+                "body": outgoing_text(o.raw),
+            }
+        )
     events = session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
     )
     for e in events:
-        if e.message_id or e.outbox_id:
-            continue  # shown as the message itself
-        kind = "note" if e.kind == "note" else "event"
+        if _shown_as_card(e) or (e.kind == "copy_received" and e.message_id in copy_ids):
+            continue
         items.append(
-            {"type": kind, "at": e.at, "event": e, "title": EVENT_TEXT.get(e.kind, e.kind)}
+            {
+                "type": "note" if e.kind == "note" else "event",
+                "at": e.at,
+                "event": e,
+                "title": wording.describe_event(e.kind, e.detail, e.actor, boxes),
+            }
         )
     items.sort(key=lambda i: i["at"])
     return items
@@ -281,13 +329,15 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         user,
         nav="cases",
         case=case,
-        extra=cw.details(session, case),
-        timeline=_timeline(session, case),
+        handling=cw.handling(web.config.policy, case),
+        log_fields=web.config.policy.log_fields,
+        answers=cw.log_answers(session, case),
+        timeline=_timeline(web, session, case),
         days_left=_days_left(web, case, now),
         statuses=cw.STATUSES,
-        stages=cw.STAGES,
-        priorities=cw.PRIORITIES,
-        labels=cw.LABELS,
+        stages=cw.stages(web.config.policy),
+        priorities=cw.priorities(web.config.policy),
+        labels=cw.label_names(web.config.policy),
         children=children,
         reply_token=secrets.token_urlsafe(16),
         undeliverable=cw.undeliverable(session, case),
@@ -305,19 +355,12 @@ def _case_action(request: Request, case: Case, work: Any) -> Response:
 @action()
 def case_details(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
-    fields = (
-        "customer_name",
-        "priority",
-        "category",
-        "department",
-        "referral_manager",
-        "complainant_type",
-        "resolution_agreed",
-    )
+    policy = _web(request).config.policy
+    fields = (*cw.CASE_FIELDS, "priority", *policy.log_fields)
     values = {name: form_text(form, name) for name in fields if name in form}
 
     def work() -> None:
-        if cw.update_details(session, case, user, values):
+        if cw.update_details(session, case, user, values, policy=policy):
             flash(request, "Case details saved")
 
     return _case_action(request, case, work)
@@ -342,7 +385,7 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
         if case.outcome_at != decided and case.customer_address:
             # The customer is told the outcome, and their appeal rights, in writing.
             queue_outcome_letter(session, web.config, web.letters, case, utcnow())
-        flash(request, f"{case.reference}: {case.status.replace('_', ' ')}, stage {case.stage}")
+        flash(request, f"{case.reference}: {wording.status_word(case.status)}, stage {case.stage}")
 
     return _case_action(request, case, work)
 
