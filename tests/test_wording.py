@@ -146,7 +146,7 @@ def test_the_demo_prints_the_case_log_in_the_words_of_mailbot_cases(
         case = session.scalars(select(Case).where(Case.reference == ref)).one()
         case.acknowledged_at = case.received_at
         expected = format_case_line(case)
-    demo._show(SimpleNamespace(db=db), SimpleNamespace(received=[]), tmp_path, tmp_path / "x")  # type: ignore[arg-type]
+    demo._show(SimpleNamespace(db=db), tmp_path, tmp_path / "x", since=0)  # type: ignore[arg-type]
     db.dispose()
     printed = capsys.readouterr().out
     assert expected in printed and "acknowledged" not in printed
