@@ -50,5 +50,5 @@ def test_only_held_messages_are_retried(fake_env: FakeEnv) -> None:
         row = s.scalars(select(Message)).one()
         with pytest.raises(CaseworkError, match="is processed, not held"):
             retry_held(s, row.id)
-        with pytest.raises(CaseworkError, match="no message with id 999"):
+        with pytest.raises(CaseworkError, match="no message with id 999; see `mailbot held`"):
             retry_held(s, 999)

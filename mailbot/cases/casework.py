@@ -190,7 +190,7 @@ def retry_held(session: Session, message_id: int) -> Message:
     """
     message = session.get(Message, message_id)
     if message is None:
-        raise CaseworkError(f"no message with id {message_id}; `mailbot held` lists them")
+        raise CaseworkError(f"no message with id {message_id}; see `mailbot held`")
     if message.state != MessageState.HELD:
         raise CaseworkError(
             f"message {message_id} is {message.state}, not held; only held messages are retried"
