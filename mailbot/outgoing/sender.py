@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.db.engine import Database
-from mailbot.db.models import Case, Outbox, OutboxState
+from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.db.types import utcnow
 from mailbot.outgoing.transport import (
     OpenTransport,
@@ -39,16 +40,64 @@ def retry_delay(attempts: int, base_seconds: float) -> timedelta:
     return min(timedelta(seconds=base_seconds * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
 
 
-def _next_due(session: Session, now: datetime) -> Outbox | None:
-    query = (
-        select(Outbox)
-        .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= now)
-        .order_by(Outbox.next_attempt_at, Outbox.id)
-        .limit(1)
+# What sending one row needs, read in one query (Core, not the ORM: delivery runs for every
+# letter, and the ORM's identity map and flushes cost more than the SMTP exchange itself).
+_DUE = (
+    select(
+        Outbox.id,
+        Outbox.idempotency_key,
+        Outbox.kind,
+        Outbox.from_addr,
+        Outbox.to_addr,
+        Outbox.message_id,
+        Outbox.raw,
+        Outbox.attempts,
+        Outbox.case_id,
+        Case.reference,
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return session.scalar(query)
+    .outerjoin(Case, Case.id == Outbox.case_id)
+    .where(Outbox.state == OutboxState.PENDING, Outbox.next_attempt_at <= bindparam("now"))
+    .order_by(Outbox.next_attempt_at, Outbox.id)
+    .limit(1)
+)
+# Two senders never take the same row; the case row is not locked.
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True, of=Outbox)
+# Built once and run with parameters: statements built per letter cost more to compile.
+_MARK_SENT = (
+    update(Outbox)
+    .where(Outbox.id == bindparam("oid"))
+    .values(state=OutboxState.SENT, sent_at=bindparam("now"), last_error="")
+    .values(attempts=Outbox.attempts + 1)
+)
+_AUDIT_SENT = insert(CaseEvent).values(
+    case_id=bindparam("case_id"),
+    at=bindparam("now"),
+    actor="mailbot",
+    kind=bindparam("kind"),
+    detail=bindparam("detail", type_=CaseEvent.__table__.c.detail.type),
+    outbox_id=bindparam("oid"),
+)
+_STAMP_RECEIPT = (
+    update(Case)
+    .where(Case.id == bindparam("case_id"), Case.acknowledged_at.is_(None))
+    .values(acknowledged_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_STAMP_STAGE = (
+    update(Case)
+    .where(
+        Case.id == bindparam("case_id"),
+        Case.stage == bindparam("at_stage"),
+        Case.stage_acknowledged_at.is_(None),
+    )
+    .values(stage_acknowledged_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
+def _next_due(session: Session, now: datetime) -> Row[*tuple[Any, ...]] | None:
+    locked = session.get_bind().dialect.name == "postgresql"
+    return session.execute(_DUE_LOCKED if locked else _DUE, {"now": now}).first()
 
 
 def deliver_due(
@@ -63,86 +112,93 @@ def deliver_due(
     when something is due."""
     sent = 0
     smtp: Transport | None = None
-    try:
-        for _ in range(limit):
-            with db.transaction() as session:
-                item = _next_due(session, now())
-                if item is None:
-                    break
-                if smtp is None:
-                    smtp = connect().__enter__()
-                sent += _attempt(session, smtp, item, config, now())
-    finally:
-        if smtp is not None:
-            smtp.__exit__(None, None, None)
+    # One session, one transaction per letter: each is committed right after its send.
+    with db.sessions() as session:
+        try:
+            for _ in range(limit):
+                with session.begin():
+                    row = _next_due(session, now())
+                    if row is None:
+                        break
+                    if smtp is None:
+                        smtp = connect().__enter__()
+                    sent += _attempt(session, smtp, row, config, now())
+        finally:
+            if smtp is not None:
+                smtp.__exit__(None, None, None)
     return sent
 
 
-def _attempt(session: Session, smtp: Transport, item: Outbox, config: Config, now: datetime) -> int:
-    item.attempts += 1
+def _attempt(
+    session: Session, smtp: Transport, row: Row[*tuple[Any, ...]], config: Config, now: datetime
+) -> int:
+    label = f"outbox {row.id} ({row.kind}{f' for {row.reference}' if row.reference else ''})"
     try:
-        smtp.send(item.from_addr, item.to_addr, item.raw)
-    except PermanentFailure as exc:
-        _give_up(session, item, str(exc))
+        smtp.send(row.from_addr, row.to_addr, row.raw)
+    except (PermanentFailure, TemporaryFailure) as exc:
+        item = session.get(Outbox, row.id)
+        assert item is not None
+        item.attempts += 1
+        _failed(session, item, exc, config, now, label)
         return 0
-    except TemporaryFailure as exc:
-        if item.attempts >= config.worker.max_send_attempts:
-            _give_up(session, item, f"{exc} (after {item.attempts} attempts)")
-        else:
-            item.last_error = str(exc)
-            item.next_attempt_at = now + retry_delay(
-                item.attempts, config.worker.retry_base_seconds
-            )
-            log.warning(
-                "%s: %s; retrying at %s",
-                _label(session, item),
-                exc,
-                item.next_attempt_at.isoformat(timespec="seconds"),
-            )
-        return 0
-    item.state, item.sent_at, item.last_error = OutboxState.SENT, now, ""
-    case = session.get(Case, item.case_id) if item.case_id else None
-    if case is not None:
-        note_acknowledged(case, item.idempotency_key, now)
-        record_event(
-            session,
-            case,
-            f"{item.kind}_sent",
-            "mailbot",
-            outbox=item,
-            to=item.to_addr,
-            message_id=item.message_id,
+    # Marked sent and audited in this transaction, committed right after the server's 250:
+    # the only window in which a crash resends a letter stays a few statements wide.
+    session.execute(_MARK_SENT, {"oid": row.id, "now": now})
+    if row.case_id is not None:
+        _note_acknowledged(session, row.case_id, row.idempotency_key, now)
+        detail = {"to": row.to_addr, "message_id": row.message_id}
+        session.execute(
+            _AUDIT_SENT,
+            {
+                "case_id": row.case_id,
+                "now": now,
+                "kind": f"{row.kind}_sent",
+                "detail": detail,
+                "oid": row.id,
+            },
         )
-    log.info("%s sent", _label(session, item))
+    log.info("%s sent", label)
     return 1
 
 
-def note_acknowledged(case: Case, key: str, now: datetime) -> None:
+def _failed(
+    session: Session, item: Outbox, exc: Exception, config: Config, now: datetime, label: str
+) -> None:
+    if isinstance(exc, PermanentFailure):
+        _give_up(session, item, str(exc), label)
+    elif item.attempts >= config.worker.max_send_attempts:
+        _give_up(session, item, f"{exc} (after {item.attempts} attempts)", label)
+    else:
+        item.last_error = str(exc)
+        item.next_attempt_at = now + retry_delay(item.attempts, config.worker.retry_base_seconds)
+        log.warning(
+            "%s: %s; retrying at %s",
+            label,
+            exc,
+            item.next_attempt_at.isoformat(timespec="seconds"),
+        )
+
+
+def _note_acknowledged(session: Session, case_id: int, key: str, now: datetime) -> None:
     """An acknowledgement went out: stamp receipt (`ack:REF`) or the stage (`ack:REF:STAGE`).
 
     Keyed on the outbox key, not the letter's kind: an appeal's acknowledgement is its own
-    template, and the SLA report needs the stage stamped to tell met from missed.
+    template, and the SLA report needs the stage stamped to tell met from missed. Only the
+    first acknowledgement stamps, and a stage's only while the case is still at that stage.
     """
     key_of = planner_key(key)
     if key_of is None or key_of[0] != "acknowledge":
         return
     if len(key_of) == 2:
-        if case.acknowledged_at is None:
-            case.acknowledged_at = now
-    elif key_of[2] == case.stage and case.stage_acknowledged_at is None:
-        case.stage_acknowledged_at = now
+        session.execute(_STAMP_RECEIPT, {"case_id": case_id, "now": now})
+    else:
+        session.execute(_STAMP_STAGE, {"case_id": case_id, "now": now, "at_stage": str(key_of[2])})
 
 
-def _label(session: Session, item: Outbox) -> str:
-    """How logs name an outgoing mail: by case reference, never by the customer's address
-    (logs are kept and shipped around more freely than the case log)."""
-    case = session.get(Case, item.case_id) if item.case_id else None
-    return f"outbox {item.id} ({item.kind}{f' for {case.reference}' if case else ''})"
-
-
-def _give_up(session: Session, item: Outbox, why: str) -> None:
+def _give_up(session: Session, item: Outbox, why: str, label: str) -> None:
     item.state, item.last_error = OutboxState.FAILED, why
-    log.error("%s failed for good: %s", _label(session, item), why)
+    # The log names the case, never the customer's address (logs travel further than the log).
+    log.error("%s failed for good: %s", label, why)
     case = session.get(Case, item.case_id) if item.case_id else None
     if case is not None:
         record_event(
