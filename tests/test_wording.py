@@ -66,6 +66,11 @@ def _recorded() -> tuple[set[str], set[str], set[str]]:
                 kinds.update(s for s in _strings(node.value) if IDENTIFIER.match(s))
                 if _suffix(node.value):
                     suffixes.add(str(_suffix(node.value)))
+            # Events written as rows by statements (the sender): {"kind": f"{k}_sent", …}.
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "kind" and _suffix(value):
+                        suffixes.add(str(_suffix(value)))
             if not isinstance(node, ast.Call):
                 continue
             name = _name(node.func)

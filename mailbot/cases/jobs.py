@@ -259,7 +259,7 @@ class _Tick:
             name,
             to,
             "a usable customer address",
-            kind="acknowledgement",
+            kind=name,
             respond_by=self._local(respond_by),
             **extra,
         )

@@ -201,7 +201,9 @@ def acknowledgement_letter(config: Config, case: Case) -> tuple[str, dict[str, A
     """The template that acknowledges `case` and the context it needs beyond the basics."""
     policy = config.policy
     if category_of(case) == "compliment":
-        return "compliment_thanks", {}
+        # The letter says a copy went to the service manager only when one is configured.
+        forwarded = bool(config.contacts.service_manager_for(case.department))
+        return "compliment_thanks", {"copy_forwarded": forwarded}
     tz = ZoneInfo(policy.calendar.timezone)
     stage_rule = policy.stage(case.stage) if case.stage in policy.enabled_stages else None
     deadline = sla.acknowledge_by(policy, case.received_at, case.priority, category_of(case))

@@ -330,6 +330,10 @@ LETTERS = {
         "acknowledgement to the customer",
         "acknowledgements to the customers",
     ),
+    "compliment_thanks": (
+        "thank-you letter to the customer",
+        "thank-you letters to the customers",
+    ),
     "compliment_forward": (
         "compliment copied to the service manager ({to})",
         "compliments copied to the service manager ({to})",

@@ -73,7 +73,7 @@ def sample_context(config: Config, name: str, now: datetime | None = None) -> di
             "suspended": False,
             "acknowledge_by": local,
         },
-        "compliment_thanks": {},
+        "compliment_thanks": {"copy_forwarded": True},
         "compliment_forward": {
             "customer_text": "I wanted to say how kind and patient Dev at the library was "
             "when helping my father with the computers.",

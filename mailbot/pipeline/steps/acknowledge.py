@@ -53,7 +53,7 @@ def _acknowledge(session: Session, ctx: PipelineContext, case: Case, item: Item)
         ctx.renderer,
         case,
         key=f"ack:{case.reference}",
-        kind="acknowledgement",
+        kind=template,  # "acknowledgement", or "compliment_thanks" for a compliment
         template=template,
         to=case.customer_address,
         now=ctx.now(),
