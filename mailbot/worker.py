@@ -34,6 +34,8 @@ from mailbot.ingest.idle import IdleListener
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
 from mailbot.ingest.lease import mailbox_lease
 from mailbot.ingest.source import OpenSource
+from mailbot.oauth import Tokens
+from mailbot.oauth.providers import build_tokens
 from mailbot.outgoing.sender import deliver_due
 from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
@@ -109,12 +111,22 @@ class Worker:
             box.name: box.resolve_password(f"mailbox[{i}]")
             for i, box in enumerate(config.mailboxes)
         }
+        # auth = "oauth2": one cached token source per login, shared by polling and IDLE.
+        self.tokens: dict[str, Tokens] = {
+            box.name: build_tokens(box.oauth2, f"mailbox[{i}].oauth2", box.name)
+            for i, box in enumerate(config.mailboxes)
+            if box.oauth2 is not None
+        }
+        if config.smtp.oauth2 is not None:
+            self.tokens["smtp"] = build_tokens(config.smtp.oauth2, "smtp.oauth2", "smtp")
         smtp_password = config.smtp.resolve_password("smtp")
         self.open_source: OpenSource = open_source or (
-            lambda box: ImapMailbox(box, self._passwords[box.name])
+            lambda box: ImapMailbox(
+                box, self._passwords[box.name], tokens=self.tokens.get(box.name)
+            )
         )
         self.open_transport: OpenTransport = open_transport or (
-            lambda: SmtpConnection(config.smtp, smtp_password)
+            lambda: SmtpConnection(config.smtp, smtp_password, tokens=self.tokens.get("smtp"))
         )
         self._backoff = {
             box.name: Backoff(timedelta(seconds=min(box.poll_interval, 60)))
@@ -245,6 +257,7 @@ class Worker:
             IdleListener(
                 box,
                 self._passwords[box.name],
+                tokens=self.tokens.get(box.name),
                 on_new_mail=self._wake(f"poll:{box.name}"),
                 stop=self._stop,
             )

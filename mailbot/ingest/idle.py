@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from mailbot.config import Mailbox
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
+from mailbot.oauth import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ class IdleListener(threading.Thread):
         password: str,
         on_new_mail: Callable[[], None],
         stop: threading.Event,
+        tokens: Tokens | None = None,
     ) -> None:
         super().__init__(name=f"idle-{box.name}", daemon=True)
         self.box = box
         self._password = password
+        self._tokens = tokens
         self._on_new_mail = on_new_mail
         self._stop_event = stop
 
@@ -46,7 +49,9 @@ class IdleListener(threading.Thread):
                 delay = min(delay * 2, 300.0)
 
     def _listen(self) -> bool:
-        with ImapMailbox(self.box, self._password, timeout=RENEW_SECONDS + 60) as conn:
+        with ImapMailbox(
+            self.box, self._password, timeout=RENEW_SECONDS + 60, tokens=self._tokens
+        ) as conn:
             if not conn.has_idle():
                 log.info(
                     "%s: server has no IDLE; polling every %ss",
