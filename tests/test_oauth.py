@@ -478,3 +478,82 @@ def test_an_oauth2_mailbox_is_polled_and_acknowledged_across_a_token_expiry(
     # Two tokens: one before the expiry, one after (shared by IMAP and SMTP, each its own).
     assert idp.requests.count("client_credentials") >= 2
     assert os.environ.get("MAILBOT_TEST_CLIENT_SECRET") == SECRET
+
+
+# --- mailbot auth login / auth check -----------------------------------------------------------
+
+
+def _cli_config(tmp_path: Path, dovecot: Dovecot, oauth2: dict[str, str]) -> Path:
+    data = {
+        "mailbox": [
+            {
+                "name": "customerservices",
+                "address": "customerservices@example.org",
+                "host": dovecot.host,
+                "port": dovecot.imap_port,
+                "tls": "starttls",
+                "ca_file": str(dovecot.cert_path),
+                "username": "customerservices",
+                "auth": "oauth2",
+                "oauth2": oauth2,
+            }
+        ],
+        "classifier": {"kind": "rules"},
+    }
+    path = tmp_path / "mailbot.toml"
+    path.write_text(_nested_toml(data))
+    return path
+
+
+def test_auth_login_runs_the_device_flow_and_keeps_the_refresh_token_private(
+    idp, oauth_dovecot, tmp_path
+):
+    token_file = tmp_path / "secrets" / "cs.token"
+    delegated = {
+        "provider": "microsoft",
+        "flow": "delegated",
+        "tenant": TENANT,
+        "client_id": "delegated-client",
+        "token_file": str(token_file),
+        "endpoint": idp.base_url,
+        "ca_file": str(idp.cert_path),
+    }
+    config = _cli_config(tmp_path, oauth_dovecot, delegated)
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "auth", "login", "customerservices"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"open {idp.base_url}/devicelogin and enter the code" in result.output
+    assert f"signed in: refresh token kept in {token_file} (mode 0600)" in result.output
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert idp.requests.count("urn:ietf:params:oauth:grant-type:device_code") == 2  # pending, ok
+    checked = CliRunner().invoke(
+        main, ["--config", str(config), "auth", "check", "customerservices"]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert (
+        "logged in to" in checked.output and "with XOAUTH2 and opened INBOX: OK" in checked.output
+    )
+    stored = token_file.read_text()
+    assert all(refresh not in checked.output + result.output for refresh in idp.refresh_tokens)
+    assert any(refresh in stored for refresh in idp.refresh_tokens)
+
+
+def test_auth_check_explains_a_wrong_tenant_in_one_line(idp, oauth_dovecot, tmp_path):
+    config = _cli_config(tmp_path, oauth_dovecot, app_oauth2(idp, tenant="typo.example"))
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "auth", "check", "customerservices"]
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: mailbox[0].oauth2.tenant: 'typo.example' is not known")
+
+
+def test_auth_check_names_a_server_without_xoauth2(idp, dovecot, tmp_path):
+    config = _cli_config(tmp_path, dovecot, app_oauth2(idp))
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "auth", "check", "customerservices"]
+    )
+    assert result.exit_code == 1
+    assert "does not offer AUTH=XOAUTH2" in result.output

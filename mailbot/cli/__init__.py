@@ -162,6 +162,7 @@ def _whole_summaries(group: click.Group) -> None:
 
 def _register() -> None:
     from mailbot.cli import (
+        auth,
         cases,
         classify,
         demo,
@@ -185,6 +186,7 @@ def _register() -> None:
         policy.policy,
         sla.sla,
         templates.templates,
+        *auth.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)

@@ -58,6 +58,9 @@ class Authority(Service):
         self.refresh_tokens: dict[str, tuple[str, str]] = {}  # token -> (client_id, user)
         self.access: dict[str, _Issued] = {}
         self.requests: list[str] = []  # grant types asked for, in order
+        # Device-code sign-ins: device code -> [user who "signs in", polls so far].
+        self.device_user = "customerservices"
+        self._devices: dict[str, list[Any]] = {}
         self._token_server: ThreadingHTTPServer | None = None
         self._introspection_server: ThreadingHTTPServer | None = None
 
@@ -187,6 +190,7 @@ class Authority(Service):
         grant = form.get("grant_type", "")
         self.requests.append(grant)
         client_id = form.get("client_id", "")
+        refresh = ""
         if grant == "client_credentials":
             if client_id not in self.apps:
                 return 400, _aad(700016, "unauthorized_client", "Application not found.")
@@ -195,6 +199,17 @@ class Authority(Service):
                 return 401, _aad(7000215, "invalid_client", "Invalid client secret provided.")
             if form.get("scope", "").split() != ["https://outlook.office365.com/.default"]:
                 return 400, _aad(1002012, "invalid_scope", "The provided value for scope is ...")
+        elif grant == "urn:ietf:params:oauth:grant-type:device_code":
+            with self._lock:
+                device = self._devices.get(form.get("device_code", ""))
+                if device is None:
+                    return 400, _aad(70019, "expired_token", "Verification code expired.")
+                device[1] += 1
+                if device[1] == 1:  # the person has not finished signing in yet
+                    return 400, {"error": "authorization_pending"}
+                del self._devices[form["device_code"]]
+            user = device[0]
+            refresh = self.issue_refresh_token(client_id, user)
         elif grant == "refresh_token":
             with self._lock:
                 holder = self.refresh_tokens.get(form.get("refresh_token", ""))
@@ -208,11 +223,28 @@ class Authority(Service):
             self.access[value] = _Issued(
                 user, time.time() + self.token_lifetime, form.get("scope", "")
             )
-        return 200, {
+        answer = {
             "token_type": "Bearer",
             "access_token": value,
             "expires_in": self.token_lifetime,
             "ext_expires_in": self.token_lifetime,
+        }
+        return 200, {**answer, "refresh_token": refresh} if refresh else answer
+
+    def device_code(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if tenant != TENANT:
+            return 400, _aad(90002, "invalid_request", f"Tenant '{tenant}' not found.")
+        code, user_code = secrets.token_urlsafe(16), secrets.token_hex(4).upper()
+        with self._lock:
+            self._devices[code] = [self.device_user, 0]
+        uri = f"{self.base_url}/devicelogin"
+        return 200, {
+            "device_code": code,
+            "user_code": user_code,
+            "verification_uri": uri,
+            "expires_in": 900,
+            "interval": 0,
+            "message": f"To sign in, open {uri} and enter the code {user_code}.",
         }
 
     def valid(self, user: str, token: str) -> bool:
@@ -274,6 +306,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(*self.authority.introspect(form.get("token", "")))
         elif path.endswith("/oauth2/v2.0/token"):
             self._answer(*self.authority.token(path.strip("/").split("/")[0], form))
+        elif path.endswith("/oauth2/v2.0/devicecode"):
+            self._answer(*self.authority.device_code(path.strip("/").split("/")[0], form))
+        elif path == "/device/code":
+            self._answer(*self.authority.device_code(TENANT, form))
         elif path == "/token":  # Google's shape: no tenant
             self._answer(*self.authority.token(TENANT, form))
         else:
