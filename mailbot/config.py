@@ -479,6 +479,27 @@ class Logging(_Section):
     )
 
 
+class Alerts(_Section):
+    to: str = Field(
+        "",
+        description="The administrator told (once when it starts, once when it is over) when a "
+        "mailbox cannot be read, the outbox cannot deliver, or acknowledgements are at risk. "
+        "Empty: alerts are only logged.",
+        examples=["it-support@example.org"],
+    )
+    after_minutes: float = Field(
+        15.0,
+        gt=0,
+        description="How long a mailbox or the outbox must keep failing before it is an "
+        "incident (short blips are only logged).",
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _looks_like_address(cls, value: str) -> str:
+        return _email(value)
+
+
 # The example [[mailbox]] entries of config.example.toml: the first is documented key by key.
 _EXAMPLE_MAILBOXES = [
     {
@@ -537,6 +558,10 @@ class Config(_Section):
         "the case).",
     )
     web: Web = Field(default_factory=Web, description="The triage web UI (`mailbot web`).")
+    alerts: Alerts = Field(
+        default_factory=Alerts,
+        description="Mailbox health alerts (`mailbot status` shows the health itself).",
+    )
     logging: Logging = Field(
         default_factory=Logging, description="Logs: to stderr, one line per event."
     )

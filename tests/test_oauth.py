@@ -557,3 +557,86 @@ def test_auth_check_names_a_server_without_xoauth2(idp, dovecot, tmp_path):
     )
     assert result.exit_code == 1
     assert "does not offer AUTH=XOAUTH2" in result.output
+
+
+# --- health and alerts across a token endpoint outage ------------------------------------------
+
+
+def test_token_endpoint_down_for_20_minutes_gives_one_alert_and_one_recovery(
+    idp, oauth_dovecot, tmp_path
+):
+    """Done-when of issue 14, on a moving clock: nothing lost, nothing doubled, the admin
+    mailed exactly once when the incident starts and once when it is over."""
+    oauth_dovecot.empty_mailboxes()
+    start = datetime.now(UTC).replace(microsecond=0)
+    clock = [start]
+    # Plain SMTP here, so the only thing down is the mailbox's token endpoint.
+    with SmtpServer(deliver_to=oauth_dovecot) as smtp:
+        config = parse_config(
+            {
+                "database": {"url": f"sqlite:///{tmp_path / 'mailbot.db'}"},
+                "smtp": {"host": smtp.host, "port": smtp.port, "tls": "none", "timeout": 5},
+                "mailbox": [
+                    {
+                        "name": "customerservices",
+                        "address": "customerservices@example.org",
+                        "host": oauth_dovecot.host,
+                        "port": oauth_dovecot.imap_port,
+                        "tls": "starttls",
+                        "ca_file": str(oauth_dovecot.cert_path),
+                        "username": "customerservices",
+                        "auth": "oauth2",
+                        "oauth2": app_oauth2(idp),
+                    }
+                ],
+                "alerts": {"to": "manager@example.org", "after_minutes": 15},
+                "classifier": {"kind": "rules"},
+            }
+        )
+        worker = build_worker(config)
+        worker.now = worker.context.now = lambda: clock[0]
+        try:
+            oauth_dovecot.lmtp_deliver("customerservices", make_email(subject="Broken boiler"))
+            worker.run_once()
+            idp.expire_all()
+            idp.stop()  # the token endpoint goes away; Dovecot refuses the expired token
+            for minute in range(20):
+                if minute == 5:
+                    oauth_dovecot.lmtp_deliver(
+                        "customerservices", make_email(subject="Missed bin collection")
+                    )
+                worker.run_round()
+                clock[0] += timedelta(minutes=1)
+            assert _status(worker)["mailboxes"][0]["ok"] is False
+            idp.start()
+            for _ in range(20):  # the poll backs off (up to 15 minutes), then recovers
+                worker.run_once()
+                clock[0] += timedelta(minutes=1)
+                if len(smtp.received) == 4:
+                    break
+            worker.run_once()  # and nothing more happens
+            health = _status(worker)
+        finally:
+            worker.close()
+            worker.db.dispose()
+        received = smtp.received
+    to_admin = [r.message()["Subject"] for r in received if r.rcpts == ("manager@example.org",)]
+    to_customer = [r.message()["Subject"] for r in received if r.rcpts == ("customer@example.org",)]
+    assert len(to_admin) == 2, to_admin
+    assert to_admin[0].startswith(
+        f"Mailbot alert: mailbox customerservices cannot be read since {start:%Y-%m-%d %H:%M} UTC"
+    )
+    assert to_admin[1].startswith("Mailbot recovered: mailbox customerservices")
+    assert len(to_customer) == 2  # one acknowledgement per complaint: none lost, none doubled
+    assert any("Broken boiler" in s for s in to_customer)
+    assert any("Missed bin collection" in s for s in to_customer)
+    box = health["mailboxes"][0]
+    assert box["ok"] is True and box["last_error"] == "" and box["failing_since"] is None
+    assert box["token_expires_at"] is not None
+    assert health["messages_fetched"] == 2 and health["cases_opened"] == 2
+
+
+def _status(worker) -> dict[str, object]:
+    from mailbot.health.report import health
+
+    return health(worker.db, worker.config, worker.now()).as_dict()
