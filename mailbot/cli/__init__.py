@@ -170,6 +170,7 @@ def _register() -> None:
         operate,
         policy,
         sla,
+        status,
         templates,
         users,
         web,
@@ -187,6 +188,7 @@ def _register() -> None:
         sla.sla,
         templates.templates,
         *auth.COMMANDS,
+        *status.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from mailbot.config import Config
 from mailbot.db.engine import Database
@@ -83,21 +84,24 @@ def _box(name: str, row: MailboxHealth | None) -> BoxHealth:
 
 def health(db: Database, config: Config, now: datetime) -> Health:
     with db.transaction() as session:
-        rows = {r.mailbox: r for r in session.scalars(select(MailboxHealth))}
-        boxes = [_box(b.name, rows.get(b.name)) for b in config.mailboxes]
-        outbox = _box(OUTBOX, rows.get(OUTBOX))
-        states = dict(
-            session.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all()
+        return health_in(session, config, now)
+
+
+def health_in(session: Session, config: Config, now: datetime) -> Health:
+    """`health` inside a transaction the caller holds (a web page's)."""
+    rows = {r.mailbox: r for r in session.scalars(select(MailboxHealth))}
+    boxes = [_box(b.name, rows.get(b.name)) for b in config.mailboxes]
+    outbox = _box(OUTBOX, rows.get(OUTBOX))
+    states = dict(session.execute(select(Outbox.state, func.count()).group_by(Outbox.state)).all())
+    messages = dict(
+        session.execute(select(Message.state, func.count()).group_by(Message.state)).all()
+    )
+    cases = session.scalar(select(func.count()).select_from(Case)) or 0
+    oldest = session.scalar(
+        select(func.min(Case.received_at)).where(
+            Case.label == "complaint", Case.acknowledged_at.is_(None)
         )
-        messages = dict(
-            session.execute(select(Message.state, func.count()).group_by(Message.state)).all()
-        )
-        cases = session.scalar(select(func.count()).select_from(Case)) or 0
-        oldest = session.scalar(
-            select(func.min(Case.received_at)).where(
-                Case.label == "complaint", Case.acknowledged_at.is_(None)
-            )
-        )
+    )
     return Health(
         now=now,
         mailboxes=boxes,
