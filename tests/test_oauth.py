@@ -640,3 +640,74 @@ def _status(worker) -> dict[str, object]:
     from mailbot.health.report import health
 
     return health(worker.db, worker.config, worker.now()).as_dict()
+
+
+def test_idle_reconnects_with_a_fresh_token_after_the_session_is_cut(idp, oauth_dovecot):
+    """Expiry mid-session: Dovecot checks a token only at login, so an IDLE session lives on
+    until it is cut; the reconnect must not reuse the expired token."""
+    import threading
+
+    from mailbot.ingest.idle import IdleListener
+
+    box = mailbox(oauth_dovecot, app_oauth2(idp))
+    tokens = tokens_for(box)
+    idling = threading.Event()
+    states: list[bool] = []
+
+    def on_idle(active: bool) -> None:
+        states.append(active)
+        if active:
+            idling.set()
+
+    stop = threading.Event()
+    listener = IdleListener(box, "", lambda: None, stop, tokens=tokens, on_idle=on_idle)
+    listener.start()
+    try:
+        assert idling.wait(10)
+        idling.clear()
+        idp.expire_all()  # the hour is up mid-session
+        oauth_dovecot.restart()  # and the server cuts the session (maintenance, failover)
+        assert idling.wait(20), states  # back to IDLE: logged in again
+    finally:
+        stop.set()
+        listener.join(timeout=10)
+    assert states[:3] == [True, False, True]
+    assert idp.requests == ["client_credentials", "client_credentials"]  # a fresh token
+
+
+def test_provider_errors_name_the_setting_including_clock_skew():
+    from mailbot.oauth.providers import explain
+
+    def aad(code: int) -> dict[str, object]:
+        return {
+            "error": "invalid_client",
+            "error_description": f"AADSTS{code}: x",
+            "error_codes": [code],
+        }
+
+    assert explain(aad(700024), "smtp.oauth2", "smtp").startswith(
+        "smtp.oauth2: the signed assertion is outside its valid time: check the system clock"
+    )
+    assert explain(aad(7000222), "k", "n").startswith(
+        "k.client_secret_env: the client secret has expired"
+    )
+    assert explain(aad(90002), "k", "n").startswith("k.tenant: no such tenant")
+    google = {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+    assert explain(google, "mailbox[1].oauth2", "gmail") == (
+        "mailbox[1].oauth2: the refresh token was refused (Token has been expired or revoked.): "
+        "it was revoked or has expired; sign in again with `mailbot auth login gmail`"
+    )
+
+
+def test_an_unset_secret_fails_that_mailbox_only_with_the_key_named(monkeypatch):
+    from mailbot.ingest.imap import TRANSIENT_ERRORS
+
+    monkeypatch.delenv("MAILBOT_TEST_CLIENT_SECRET")
+    settings = OAuth2.model_validate({**APP, "client_secret_env": "MAILBOT_TEST_CLIENT_SECRET"})
+    tokens = build_tokens(settings, "mailbox[0].oauth2", "cs")
+    with pytest.raises(TokenRefused) as caught:
+        tokens.token()
+    assert isinstance(caught.value, TRANSIENT_ERRORS)  # the worker backs off this mailbox only
+    assert str(caught.value).startswith(
+        "mailbox[0].oauth2.client_secret_env: environment variable MAILBOT_TEST_CLIENT_SECRET"
+    )

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mailbot.config import OAUTH2_ENDPOINTS, OAuth2
+from mailbot.config import OAUTH2_ENDPOINTS, ConfigError, OAuth2
 from mailbot.oauth.tokens import (
     AccessToken,
     OAuthError,
@@ -124,7 +124,7 @@ class MicrosoftApp:
                 ) from None
             credential = {"private_key": pem, "thumbprint": s.certificate_thumbprint}
         else:
-            credential = s.resolve_client_secret(self.key)
+            credential = _secret(s, self.key)
         # A stand-in authority (national cloud, tests) is not in Microsoft's instance list.
         custom = s.effective_endpoint != OAUTH2_ENDPOINTS["microsoft"]
         http_client = None
@@ -181,6 +181,14 @@ class MicrosoftApp:
         return AccessToken(result["access_token"], expiry(result.get("expires_in"), now))
 
 
+def _secret(settings: OAuth2, key: str) -> str:
+    """The client secret; a missing one is this mailbox's problem, not the worker's."""
+    try:
+        return settings.resolve_client_secret(key)
+    except ConfigError as exc:
+        raise TokenRefused(str(exc)) from None
+
+
 def _server_side(result: Mapping[str, Any]) -> bool:
     return str(result.get("error")) in ("temporarily_unavailable", "server_error")
 
@@ -212,7 +220,7 @@ class RefreshToken:
             "refresh_token": stored["refresh_token"],
             "scope": s.effective_scope,
         }
-        secret = s.resolve_client_secret(self.key)
+        secret = _secret(s, self.key)
         if secret:
             form["client_secret"] = secret
         now = datetime.now(UTC)
