@@ -711,3 +711,55 @@ def test_an_unset_secret_fails_that_mailbox_only_with_the_key_named(monkeypatch)
     assert str(caught.value).startswith(
         "mailbox[0].oauth2.client_secret_env: environment variable MAILBOT_TEST_CLIENT_SECRET"
     )
+
+
+def test_the_running_worker_idles_on_an_oauth2_mailbox_and_records_it(
+    idp, oauth_dovecot, oauth_smtp, tmp_path
+):
+    import threading
+    import time
+
+    oauth_dovecot.empty_mailboxes()
+    oauth_smtp.clear()
+    config = parse_config(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'mailbot.db'}"},
+            "smtp": _smtp_settings(oauth_smtp, idp),
+            "mailbox": [
+                {
+                    "name": "customerservices",
+                    "address": "customerservices@example.org",
+                    "host": oauth_dovecot.host,
+                    "port": oauth_dovecot.imap_port,
+                    "tls": "starttls",
+                    "ca_file": str(oauth_dovecot.cert_path),
+                    "username": "customerservices",
+                    "auth": "oauth2",
+                    "oauth2": app_oauth2(idp),
+                    "poll_interval": 3600.0,  # only IDLE can bring the mail in in time
+                }
+            ],
+            "classifier": {"kind": "rules"},
+        }
+    )
+    worker = build_worker(config)
+    runner = threading.Thread(target=worker.run_forever, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "customerservices" not in worker._idle_active:
+            time.sleep(0.1)
+        oauth_dovecot.lmtp_deliver("customerservices", make_email(subject="Leaking roof"))
+        oauth_smtp.wait_for(1, timeout=30)
+        while (
+            time.monotonic() < deadline + 15 and _status(worker)["mailboxes"][0]["mode"] != "idle"
+        ):
+            time.sleep(0.1)
+        box = _status(worker)["mailboxes"][0]
+    finally:
+        worker.stop()
+        runner.join(timeout=30)
+        worker.db.dispose()
+    assert not runner.is_alive()
+    assert box["mode"] == "idle" and box["ok"] is True and box["token_expires_at"]
+    assert "Leaking roof" in oauth_smtp.received[0].message()["Subject"]

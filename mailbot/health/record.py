@@ -50,7 +50,7 @@ def failed(db: Database, name: str, now: datetime, error: str) -> datetime:
         return row.failing_since
 
 
-def set_mode(db: Database, name: str, mode: str, now: datetime) -> None:
+def set_mode(db: Database, name: str, now: datetime, *, mode: str) -> None:
     with db.transaction() as session:
         row = _row(session, name)
         row.mode, row.updated_at = mode, now
