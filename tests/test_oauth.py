@@ -763,3 +763,24 @@ def test_the_running_worker_idles_on_an_oauth2_mailbox_and_records_it(
     assert not runner.is_alive()
     assert box["mode"] == "idle" and box["ok"] is True and box["token_expires_at"]
     assert "Leaking roof" in oauth_smtp.received[0].message()["Subject"]
+
+
+def test_the_commented_oauth2_example_table_is_valid_when_uncommented():
+    import re
+    import tomllib
+
+    from mailbot.config_example import example_config
+
+    lines = example_config().splitlines()
+    start = lines.index("# [mailbox.oauth2]")
+    block = []
+    for line in lines[start + 1 :]:
+        if not line:
+            break
+        if re.match(r"^# [a-z_]+ = ", line):
+            block.append(line[2:])
+    table = tomllib.loads("\n".join(block))
+    assert table["tenant"] == "example.onmicrosoft.com"
+    config = parse_config({"mailbox": [{**BASE, "auth": "oauth2", "oauth2": table}]})
+    assert config.mailboxes[0].oauth2 is not None
+    assert config.mailboxes[0].oauth2.effective_scope == "https://outlook.office365.com/.default"
