@@ -71,6 +71,175 @@ class Secret(_Section):
         return self.password
 
 
+# The providers' real endpoints and scopes (see README "Microsoft 365" and "Gmail").
+OAUTH2_ENDPOINTS = {
+    "microsoft": "https://login.microsoftonline.com",
+    "google": "https://oauth2.googleapis.com",
+}
+OAUTH2_SCOPES = {
+    ("microsoft", "app"): "https://outlook.office365.com/.default",
+    ("microsoft", "delegated"): "https://outlook.office365.com/IMAP.AccessAsUser.All "
+    "https://outlook.office365.com/SMTP.Send offline_access",
+    ("google", "delegated"): "https://mail.google.com/",
+}
+
+
+class OAuth2(_Section):
+    """How an IMAP mailbox or the SMTP relay gets OAuth2 access tokens (auth = "oauth2").
+
+    Secrets come from the environment or a file, never inline; tokens are never written to
+    the config, logs or error messages."""
+
+    provider: Literal["microsoft", "google"] = Field(
+        "microsoft", description='Who issues the tokens: "microsoft" (365) or "google" (Gmail).'
+    )
+    flow: Literal["app", "delegated"] = Field(
+        "app",
+        description='"app": Microsoft 365 app-only access (client credentials; the usual way to '
+        'read a shared mailbox). "delegated": a user signed in once with `mailbot auth login '
+        "MAILBOX`, which keeps a refresh token in token_file (Gmail, or Microsoft 365).",
+    )
+    tenant: str = Field(
+        "",
+        description="Microsoft: the directory (tenant) ID or domain, e.g. example.onmicrosoft.com.",
+        examples=["example.onmicrosoft.com"],
+    )
+    client_id: str = Field(
+        description="The application (client) ID of the app registration.",
+        examples=["00000000-0000-0000-0000-000000000000"],
+    )
+    client_secret_env: str = Field(
+        "",
+        description="Environment variable holding the client secret (or client_secret_file).",
+        examples=["MAILBOT_OAUTH_CLIENT_SECRET"],
+    )
+    client_secret_file: str = Field(
+        "", description="File holding the client secret (its first line is used)."
+    )
+    certificate_file: str = Field(
+        "",
+        description="Microsoft app-only: PEM file with the private key and certificate, instead "
+        "of a client secret.",
+    )
+    certificate_thumbprint: str = Field(
+        "", description="SHA-1 thumbprint (hex) of certificate_file, as Entra ID shows it."
+    )
+    token_file: str = Field(
+        "",
+        description='For flow = "delegated": where `mailbot auth login` keeps the refresh token '
+        "(created with mode 0600; only the service user may read it).",
+    )
+    scope: str = Field(
+        "",
+        description="Scopes to ask for; empty: the provider's mail scope "
+        "(https://outlook.office365.com/.default app-only, https://mail.google.com/ for Gmail).",
+    )
+    endpoint: str = Field(
+        "",
+        description="Login endpoint base URL; empty: the provider's "
+        "(https://login.microsoftonline.com, https://oauth2.googleapis.com). For national "
+        "clouds and tests.",
+    )
+    ca_file: str = Field(
+        "", description="CA certificate (PEM) to trust for endpoint: a private or test authority."
+    )
+    mechanism: Literal["xoauth2", "oauthbearer"] = Field(
+        "xoauth2", description='IMAP SASL mechanism: "xoauth2" (both providers) or "oauthbearer".'
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2:
+        if not self.client_id.strip():
+            raise rule("is empty; copy the Application (client) ID of the app", "client_id")
+        if self.provider == "microsoft" and not self.tenant.strip():
+            raise rule(
+                "is required for Microsoft; use the Directory (tenant) ID of the app", "tenant"
+            )
+        if self.provider == "google" and self.flow == "app":
+            raise rule(
+                'Gmail has no app-only IMAP access; set flow = "delegated" and run '
+                "`mailbot auth login MAILBOX`",
+                "flow",
+            )
+        if self.client_secret_env and self.client_secret_file:
+            raise rule(
+                "set client_secret_env or client_secret_file, not both", "client_secret_file"
+            )
+        secret = self.client_secret_env or self.client_secret_file
+        if self.flow == "app":
+            if secret and self.certificate_file:
+                raise rule("set a client secret or a certificate, not both", "certificate_file")
+            if not (secret or self.certificate_file):
+                raise rule(
+                    "app-only access needs a client secret or a certificate; set "
+                    "client_secret_env, client_secret_file or certificate_file",
+                    "client_secret_env",
+                )
+            if self.certificate_file and not self.certificate_thumbprint:
+                raise rule(
+                    "is required with certificate_file; copy it from the app's Certificates page",
+                    "certificate_thumbprint",
+                )
+        elif not self.token_file:
+            raise rule(
+                'flow = "delegated" needs a file for the refresh token, e.g. '
+                '"/var/lib/mailbot/NAME.token"',
+                "token_file",
+            )
+        return self
+
+    @property
+    def effective_scope(self) -> str:
+        return self.scope or OAUTH2_SCOPES[(self.provider, self.flow)]
+
+    @property
+    def effective_endpoint(self) -> str:
+        return (self.endpoint or OAUTH2_ENDPOINTS[self.provider]).rstrip("/")
+
+    def resolve_client_secret(self, key: str) -> str:
+        """The client secret from client_secret_env/_file; "" when none is configured."""
+        if self.client_secret_env:
+            value = os.environ.get(self.client_secret_env)
+            if value is None:
+                raise ConfigError(
+                    f"{key}.client_secret_env: environment variable {self.client_secret_env} is "
+                    "not set; export it or use client_secret_file"
+                )
+            return value
+        if self.client_secret_file:
+            try:
+                return Path(self.client_secret_file).read_text().splitlines()[0]
+            except (OSError, IndexError) as exc:
+                raise ConfigError(
+                    f"{key}.client_secret_file: cannot read a secret from "
+                    f"{self.client_secret_file} ({exc.__class__.__name__}); check the path and "
+                    "permissions"
+                ) from None
+        return ""
+
+
+_PASSWORD_KEYS = ("password_env", "password_file", "password")
+
+
+def _check_auth(section: Secret, auth: str, oauth2: OAuth2 | None, table: str) -> None:
+    """auth = "password" or "oauth2", never a mix of both."""
+    if auth == "oauth2":
+        if oauth2 is None:
+            raise rule(
+                f'auth = "oauth2" needs a [{table}.oauth2] table (provider, tenant, client_id)',
+                "auth",
+            )
+        for key in _PASSWORD_KEYS:
+            if getattr(section, key):
+                raise rule(f'auth = "oauth2" uses no password; remove {key}', key)
+    elif oauth2 is not None:
+        raise rule(
+            f'an [{table}.oauth2] table is set but auth = "password"; set auth = "oauth2" or '
+            "remove the table",
+            "auth",
+        )
+
+
 class Organisation(_Section):
     name: str = Field("Example Organisation", description="Shown in letters and the web UI.")
     timezone: str = Field("Europe/London", description="IANA timezone for dates and deadlines.")
@@ -134,6 +303,14 @@ class Mailbox(Secret):
         "", description="Path of a file holding the password (its first line is used)."
     )
     password: str = Field("", description="Inline password: discouraged, for local demos only.")
+    auth: Literal["password", "oauth2"] = Field(
+        "password",
+        description='"password", or "oauth2" for Microsoft 365 and Gmail (then set '
+        "[mailbox.oauth2] and no password).",
+    )
+    oauth2: OAuth2 | None = Field(
+        None, description='Where OAuth2 tokens come from, when auth = "oauth2".'
+    )
     folders: tuple[str, ...] = Field(("INBOX",), description="Folders to watch.")
     after: Literal["flag", "move", "none"] = Field(
         "flag",
@@ -161,6 +338,11 @@ class Mailbox(Secret):
     def _looks_like_address(cls, value: str) -> str:
         return _email(value)
 
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> Mailbox:
+        _check_auth(self, self.auth, self.oauth2, "mailbox")
+        return self
+
     @property
     def effective_port(self) -> int:
         return self.port or (993 if self.tls == "imaps" else 143)
@@ -187,7 +369,22 @@ class Smtp(Secret):
         "", description="Path of a file holding the password (its first line is used)."
     )
     password: str = Field("", description="Inline password: discouraged, for local demos only.")
+    auth: Literal["password", "oauth2"] = Field(
+        "password",
+        description='"password", or "oauth2" (SASL XOAUTH2) for Microsoft 365 and Gmail (then '
+        "set [smtp.oauth2], a username and no password).",
+    )
+    oauth2: OAuth2 | None = Field(
+        None, description='Where OAuth2 tokens come from, when auth = "oauth2".'
+    )
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server.")
+
+    @model_validator(mode="after")
+    def _one_way_to_log_in(self) -> Smtp:
+        _check_auth(self, self.auth, self.oauth2, "smtp")
+        if self.auth == "oauth2" and not self.username:
+            raise rule('auth = "oauth2" needs the address to send as; set username', "username")
+        return self
 
     @property
     def effective_port(self) -> int:
@@ -282,6 +479,27 @@ class Logging(_Section):
     )
 
 
+class Alerts(_Section):
+    to: str = Field(
+        "",
+        description="The administrator told (once when it starts, once when it is over) when a "
+        "mailbox cannot be read, the outbox cannot deliver, or acknowledgements are at risk. "
+        "Empty: alerts are only logged.",
+        examples=["it-support@example.org"],
+    )
+    after_minutes: float = Field(
+        15.0,
+        gt=0,
+        description="How long a mailbox or the outbox must keep failing before it is an "
+        "incident (short blips are only logged).",
+    )
+
+    @field_validator("to")
+    @classmethod
+    def _looks_like_address(cls, value: str) -> str:
+        return _email(value)
+
+
 # The example [[mailbox]] entries of config.example.toml: the first is documented key by key.
 _EXAMPLE_MAILBOXES = [
     {
@@ -340,6 +558,10 @@ class Config(_Section):
         "the case).",
     )
     web: Web = Field(default_factory=Web, description="The triage web UI (`mailbot web`).")
+    alerts: Alerts = Field(
+        default_factory=Alerts,
+        description="Mailbox health alerts (`mailbot status` shows the health itself).",
+    )
     logging: Logging = Field(
         default_factory=Logging, description="Logs: to stderr, one line per event."
     )

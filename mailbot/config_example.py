@@ -97,6 +97,8 @@ def _fields(model: type[BaseModel]) -> list[tuple[str, FieldInfo]]:
 
 def _model_of(field: FieldInfo) -> type[BaseModel] | None:
     annotation = field.annotation
+    if _optional_table(field):  # `Model | None`: a table that may be left out
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
     return (
         annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
     )
@@ -155,10 +157,17 @@ def _key(
     return [*lines, f"{off}{name} = {toml_value(value)}"]
 
 
+def _optional_table(field: FieldInfo) -> bool:
+    args = get_args(field.annotation)
+    return len(args) == 2 and type(None) in args and field.default is None
+
+
 def _section(table: str, field: FieldInfo) -> list[str]:
     """A `[table]` or the `[[table]]` entries of one section, its help above it."""
     lines = _comment(field.description or "")
     model = _model_of(field)
+    if model is not None and _optional_table(field):  # documented, commented out
+        return [*lines, f"# [{table}]", *_body(table, model, {}, entry=True, commented=True)]
     if model is not None:
         return [*lines, f"[{table}]", *_body(table, model, {})]
     item = _list_item_model(field)

@@ -28,12 +28,17 @@ from mailbot.cases.jobs import TickReport, tick
 from mailbot.classifiers.base import Classifier
 from mailbot.config import Config, Mailbox
 from mailbot.db.engine import Database
+from mailbot.db.health_models import OUTBOX
 from mailbot.db.types import utcnow
+from mailbot.health import record
+from mailbot.health.alerts import check_alerts
 from mailbot.ingest.fetch import fetch_new_mail, mark_done_on_server
 from mailbot.ingest.idle import IdleListener
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
 from mailbot.ingest.lease import mailbox_lease
 from mailbot.ingest.source import OpenSource
+from mailbot.oauth import Tokens
+from mailbot.oauth.providers import build_tokens
 from mailbot.outgoing.sender import deliver_due
 from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
@@ -109,12 +114,22 @@ class Worker:
             box.name: box.resolve_password(f"mailbox[{i}]")
             for i, box in enumerate(config.mailboxes)
         }
+        # auth = "oauth2": one cached token source per login, shared by polling and IDLE.
+        self.tokens: dict[str, Tokens] = {
+            box.name: build_tokens(box.oauth2, f"mailbox[{i}].oauth2", box.name)
+            for i, box in enumerate(config.mailboxes)
+            if box.oauth2 is not None
+        }
+        if config.smtp.oauth2 is not None:
+            self.tokens["smtp"] = build_tokens(config.smtp.oauth2, "smtp.oauth2", "smtp")
         smtp_password = config.smtp.resolve_password("smtp")
         self.open_source: OpenSource = open_source or (
-            lambda box: ImapMailbox(box, self._passwords[box.name])
+            lambda box: ImapMailbox(
+                box, self._passwords[box.name], tokens=self.tokens.get(box.name)
+            )
         )
         self.open_transport: OpenTransport = open_transport or (
-            lambda: SmtpConnection(config.smtp, smtp_password)
+            lambda: SmtpConnection(config.smtp, smtp_password, tokens=self.tokens.get("smtp"))
         )
         self._backoff = {
             box.name: Backoff(timedelta(seconds=min(box.poll_interval, 60)))
@@ -123,6 +138,7 @@ class Worker:
         self._backoff["smtp"] = Backoff(timedelta(seconds=config.worker.retry_base_seconds))
         # Processing and delivery touch shared rows; one at a time per process.
         self._db_lock = threading.Lock()
+        self._idle_active: set[str] = set()  # mailboxes whose IDLE listener is idling
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
         self.preparer = Preparer(context.classifier, config.classifier, config.worker.processes)
@@ -160,9 +176,35 @@ class Worker:
                 _one_line(exc),
                 delay.total_seconds(),
             )
+            self._health(record.failed, box.name, error=_one_line(exc))
             return 0
         backoff.succeeded()
+        tokens = self.tokens.get(box.name)
+        self._health(
+            record.succeeded,
+            box.name,
+            backlog=fetched,
+            mode="idle" if box.name in self._idle_active else "polling",
+            token_expires_at=tokens.expires_at if tokens else None,
+        )
         return fetched
+
+    def _health(self, write: Callable[..., object], name: str, **values: object) -> None:
+        """Record mailbox health; never let that stop the work itself."""
+        try:
+            write(self.db, name, self.now(), **values)
+        except OperationalError as exc:
+            log.warning("health of %s not recorded: %s", name, _one_line(exc))
+
+    def check_alerts(self) -> int:
+        """Open and close incidents (see mailbot.health.alerts); returns mails queued."""
+        try:
+            with self._db_lock:
+                report = check_alerts(self.db, self.config, self.now())
+        except OperationalError as exc:
+            log.error("alerts: %s; will retry", _one_line(exc))
+            return 0
+        return len(report.opened) + len(report.resolved)
 
     def process_pending(self) -> int:
         """Process every stored message not yet processed (see mailbot.pipeline.runner)."""
@@ -181,8 +223,12 @@ class Worker:
         except (TemporaryFailure, OperationalError) as exc:
             delay = backoff.failed(self.now())
             log.error("outbox: %s; retrying in %ds", _one_line(exc), delay.total_seconds())
+            if isinstance(exc, TemporaryFailure):
+                self._health(record.failed, OUTBOX, error=_one_line(exc))
             return 0
         backoff.succeeded()
+        if sent:  # nothing due means nothing learnt about the SMTP server
+            self._health(record.succeeded, OUTBOX)
         return sent
 
     # --- burst mode ---------------------------------------------------------------------------
@@ -201,6 +247,7 @@ class Worker:
         if report is not None:
             result.queued = len(report.queued)
             result.errors += report.errors
+        result.queued += self.check_alerts()
         result.sent = self.deliver_outbox()
         return result
 
@@ -240,11 +287,16 @@ class Worker:
         scheduler.add_job(
             self.sla_tick, "interval", id="sla", minutes=5, next_run_time=_now_local()
         )
+        scheduler.add_job(
+            self.check_alerts, "interval", id="alerts", minutes=1, next_run_time=_now_local()
+        )
         self._scheduler = scheduler
         listeners = [
             IdleListener(
                 box,
                 self._passwords[box.name],
+                tokens=self.tokens.get(box.name),
+                on_idle=self._idling(box.name),
                 on_new_mail=self._wake(f"poll:{box.name}"),
                 stop=self._stop,
             )
@@ -289,6 +341,13 @@ class Worker:
                 )
 
         return wake
+
+    def _idling(self, name: str) -> Callable[[bool], None]:
+        def idling(active: bool) -> None:
+            (self._idle_active.add if active else self._idle_active.discard)(name)
+            self._health(record.set_mode, name, mode="idle" if active else "polling")
+
+        return idling
 
     def stop(self) -> None:
         self._stop.set()

@@ -162,6 +162,7 @@ def _whole_summaries(group: click.Group) -> None:
 
 def _register() -> None:
     from mailbot.cli import (
+        auth,
         cases,
         classify,
         demo,
@@ -169,6 +170,7 @@ def _register() -> None:
         operate,
         policy,
         sla,
+        status,
         templates,
         users,
         web,
@@ -185,6 +187,8 @@ def _register() -> None:
         policy.policy,
         sla.sla,
         templates.templates,
+        *auth.COMMANDS,
+        *status.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)

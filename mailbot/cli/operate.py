@@ -10,6 +10,7 @@ from mailbot.cli import AppContext, Mistakes
 from mailbot.config import ConfigError
 from mailbot.config_example import example_config
 from mailbot.db.migrate import upgrade
+from mailbot.oauth.check import oauth2_problems
 
 
 @click.group("config")
@@ -28,6 +29,9 @@ def config_check(app: AppContext) -> None:
     config = app.config  # parse errors: reported by AppContext, one line per mistake
     problems: list[str] = []
     for i, box in enumerate(config.mailboxes):
+        if box.oauth2 is not None:  # auth = "oauth2": a client secret instead of a password
+            problems += oauth2_problems(box.oauth2, f"mailbox[{i}].oauth2", box.name)
+            continue
         try:
             if not box.resolve_password(f"mailbox[{i}]"):
                 problems.append(
@@ -47,6 +51,8 @@ def config_check(app: AppContext) -> None:
                 f"warning: mailbox[{i}].password is inline; prefer password_env or password_file",
                 err=True,
             )
+    if config.smtp.oauth2 is not None:
+        problems += oauth2_problems(config.smtp.oauth2, "smtp.oauth2", "smtp")
     try:
         config.smtp.resolve_password("smtp")
     except ConfigError as exc:

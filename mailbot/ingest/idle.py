@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from mailbot.config import Mailbox
 from mailbot.ingest.imap import TRANSIENT_ERRORS, ImapMailbox
+from mailbot.oauth import Tokens
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,14 @@ class IdleListener(threading.Thread):
         password: str,
         on_new_mail: Callable[[], None],
         stop: threading.Event,
+        tokens: Tokens | None = None,
+        on_idle: Callable[[bool], None] | None = None,
     ) -> None:
         super().__init__(name=f"idle-{box.name}", daemon=True)
         self.box = box
         self._password = password
+        self._tokens = tokens
+        self._on_idle = on_idle or (lambda active: None)
         self._on_new_mail = on_new_mail
         self._stop_event = stop
 
@@ -41,13 +46,17 @@ class IdleListener(threading.Thread):
                     return  # no IDLE on this server: polling alone will do
                 delay = 5.0
             except TRANSIENT_ERRORS as exc:
+                self._on_idle(False)
                 log.warning("IDLE on %s: %s; reconnecting in %ds", self.box.name, exc, delay)
                 self._stop_event.wait(delay)
                 delay = min(delay * 2, 300.0)
 
     def _listen(self) -> bool:
-        with ImapMailbox(self.box, self._password, timeout=RENEW_SECONDS + 60) as conn:
+        with ImapMailbox(
+            self.box, self._password, timeout=RENEW_SECONDS + 60, tokens=self._tokens
+        ) as conn:
             if not conn.has_idle():
+                self._on_idle(False)
                 log.info(
                     "%s: server has no IDLE; polling every %ss",
                     self.box.name,
@@ -57,6 +66,7 @@ class IdleListener(threading.Thread):
             conn.select(self.box.folders[0])
             client = conn.client
             assert client is not None
+            self._on_idle(True)
             while not self._stop_event.is_set():
                 client.idle()
                 waited = 0.0

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbot.config import Mailbox
 from mailbot.ingest.source import FetchedMessage
+from mailbot.oauth import OAuthError, TokenEndpointUnavailable, Tokens
 from mailbot.tls import tls_context
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,28 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     IMAPClientError,
     OSError,  # includes socket.timeout, ConnectionError, ssl.SSLError
     EOFError,
+    OAuthError,  # no access token: the endpoint is down, or a person must fix a setting
 )
+
+
+class NoOAuthOnServer(OAuthError):
+    """The IMAP server does not offer the configured SASL mechanism (XOAUTH2/OAUTHBEARER)."""
 
 
 class ImapMailbox:
     """One logged-in IMAP connection to a configured mailbox."""
 
-    def __init__(self, box: Mailbox, password: str, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        box: Mailbox,
+        password: str,
+        timeout: float = 60.0,
+        *,
+        tokens: Tokens | None = None,
+    ) -> None:
         self.box = box
         self._password = password
+        self._tokens = tokens
         self._timeout = timeout
         self.client: IMAPClient | None = None
 
@@ -63,12 +77,52 @@ class ImapMailbox:
             if box.tls == "starttls":
                 # Fails (never falls back to plain text) when the server cannot do STARTTLS.
                 client.starttls(context)
-            client.login(box.username, self._password)
+            if self._tokens is not None:
+                self._oauth_login(client, self._tokens)
+            else:
+                client.login(box.username, self._password)
         except BaseException:
             _quietly_close(client)
             raise
         self.client = client
         return client
+
+    def _oauth_login(self, client: IMAPClient, tokens: Tokens) -> None:
+        """SASL XOAUTH2 or OAUTHBEARER. A refused token is dropped and a fresh one tried once
+        (it expired or was revoked since it was cached); the second refusal is the error."""
+        box = self.box
+        mechanism = box.oauth2.mechanism if box.oauth2 else "xoauth2"
+        if not client.has_capability(f"AUTH={mechanism.upper()}"):
+            offered = sorted(
+                c.decode()[5:] for c in client.capabilities() if c.startswith(b"AUTH=")
+            )
+            raise NoOAuthOnServer(
+                f"{box.name}: {box.host}:{box.effective_port} does not offer "
+                f"AUTH={mechanism.upper()} (it offers {', '.join(offered) or 'no SASL'}); "
+                'set oauth2.mechanism to one it offers or use auth = "password"'
+            )
+        for attempt in (1, 2):
+            token = tokens.token()
+            try:
+                if mechanism == "oauthbearer":
+                    client.oauthbearer_login(box.username, token.value)
+                else:
+                    client.oauth2_login(box.username, token.value)
+                return
+            except LoginError as exc:
+                text = str(exc)
+                if "UNAVAILABLE" in text:  # the server could not check the token: later
+                    raise TokenEndpointUnavailable(
+                        f"{box.name}: the IMAP server cannot check tokens right now "
+                        "([UNAVAILABLE]); will retry"
+                    ) from None
+                tokens.invalidate()
+                if attempt == 2:
+                    raise OAuthLoginRefused(
+                        f"{box.name}: the IMAP server refused a fresh token for "
+                        f"{box.username} ({_redacted(text, token.value)}); check username "
+                        "(the mailbox's address), the app's mail permission and the scope"
+                    ) from None
 
     def close(self) -> None:
         if self.client is not None:
@@ -118,6 +172,14 @@ class ImapMailbox:
 
     def has_idle(self) -> bool:
         return bool(self._c.has_capability("IDLE"))
+
+
+class OAuthLoginRefused(OAuthError):
+    """The IMAP server refused a freshly fetched token."""
+
+
+def _redacted(text: str, secret: str) -> str:
+    return text.replace(secret, "[token]")[:160] if secret else text[:160]
 
 
 def _aware(value: object) -> datetime | None:

@@ -90,6 +90,7 @@ class Dovecot(Service):
         *,
         imaps_port: int | None = None,
         lmtp_port: int | None = None,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.root = Path(root).absolute()
         self.users = tuple(u.lower() for u in users)
@@ -99,6 +100,9 @@ class Dovecot(Service):
         if ":" in password or "\n" in password:
             raise ValueError("the password cannot contain ':' or a newline (passwd-file format)")
         self.password = password
+        # Also accept OAuth2 logins (XOAUTH2, OAUTHBEARER), checked by POSTing each token to
+        # this URL (RFC 7662 introspection; see mailbot.localmail.authority).
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.host = LOCALHOST
         self._auto_ports = imap_port is None and imaps_port is None and lmtp_port is None
         auto = iter(free_ports(3))
@@ -395,7 +399,7 @@ ssl_cert = <{self.cert_path}
 ssl_key = <{etc / "key.pem"}
 # Test users log in with plain passwords, also without TLS.
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.oauth2_introspection_url else ""}
 # user@any.domain and User map to the local user name (LMTP recipients, IMAP logins).
 auth_username_format = %Ln
 auth_failure_delay = 0
@@ -412,7 +416,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {etc / "users"}
 }}
-userdb {{
+{self._oauth2_passdb(etc)}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={mail}/%u
 }}
@@ -448,6 +452,24 @@ service anvil {{
 }}
 """
         self.config_path.write_text(config, encoding="utf-8")
+
+    def _oauth2_passdb(self, etc: Path) -> str:
+        if not self.oauth2_introspection_url:
+            return ""
+        (etc / "oauth2.conf").write_text(
+            f"introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "username_attribute = email\n",
+            encoding="utf-8",
+        )
+        # No auth cache: it would accept a token after it expired or was revoked.
+        return f"""auth_cache_size = 0
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {etc / "oauth2.conf"}
+}}
+"""
 
     def _stop_stale_instance(self) -> None:
         """Kill a master left running from this directory by a process that died (the demo

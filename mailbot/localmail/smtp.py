@@ -8,16 +8,19 @@ refuse mail with a temporary error, or go down and come back on the same port, f
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from mailbot.localmail.ports import LOCALHOST, free_port, port_is_bindable
 from mailbot.localmail.service import Service
@@ -58,6 +61,8 @@ class _Handler:
     ) -> str:
         if refusal := self.server.refusal:
             return refusal
+        if self.server.oauth2_check is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         # A handle_MAIL hook must record the sender itself (aiosmtpd's contract).
         envelope.mail_from = "" if address == "<>" else address
         envelope.mail_options.extend(mail_options)
@@ -76,6 +81,27 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
+class _OAuthHandler(_Handler):
+    """Also SASL XOAUTH2 (as Microsoft 365 and Gmail offer it), checked by `oauth2_check`."""
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        blob = args[1] if len(args) > 1 else await server.challenge_auth("")
+        if not isinstance(blob, str | bytes):  # the client aborted
+            return AuthResult(success=False, handled=True)
+        try:
+            text = base64.b64decode(blob, validate=True).decode()
+            fields = dict(f.split("=", 1) for f in text.split("\x01") if "=" in f)
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (binascii.Error, UnicodeDecodeError, KeyError, TypeError, ValueError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Malformed")
+        check = self.server.oauth2_check
+        if check is not None and check(user, token):
+            return AuthResult(success=True, auth_data=user)
+        # The providers' way: a 334 with a JSON error, the client's empty answer, then 535.
+        await server.challenge_auth('{"status":"401","schemes":"bearer"}')
+        return AuthResult(success=False, handled=False)
+
+
 class SmtpServer(Service):
     """An SMTP server on 127.0.0.1 (port chosen free unless given).
 
@@ -87,8 +113,12 @@ class SmtpServer(Service):
         deliver_to: Dovecot | None = None,
         port: int | None = None,
         host: str = LOCALHOST,
+        *,
+        oauth2_check: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.deliver_to = deliver_to
+        # Given: only AUTH XOAUTH2 clients whose (user, token) it accepts may send mail.
+        self.oauth2_check = oauth2_check
         self.host = host
         self._auto_port = port is None
         self._port = port or free_port(host)
@@ -118,7 +148,8 @@ class SmtpServer(Service):
                 raise OSError(f"SMTP port {self.host}:{self._port} is already in use")
             self._port = free_port(self.host)
         controller = Controller(
-            _Handler(self),
+            _OAuthHandler(self) if self.oauth2_check else _Handler(self),
+            auth_require_tls=not self.oauth2_check,  # tests talk plain SMTP on loopback
             hostname=self.host,
             port=self._port,
             server_hostname="localmail.test",

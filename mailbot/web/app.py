@@ -24,7 +24,7 @@ from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
-from mailbot.web import auth, users, views
+from mailbot.web import auth, health, users, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
@@ -99,6 +99,9 @@ def routes() -> list[Any]:
         Route("/users/{username}/active", users.user_active, methods=["POST"]),
         Route("/users/{username}/password", users.reset_password, methods=["POST"]),
         Route("/audit", users.audit_page),
+        Route("/health", health.health_page),
+        Route("/healthz", health.healthz),
+        Route("/metrics", health.metrics),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 
