@@ -9,10 +9,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fakes import FakeEnv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from support import make_email
+from support import make_email, to_toml
 
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.retention import (
@@ -23,6 +24,7 @@ from mailbot.cases.retention import (
     set_legal_hold,
 )
 from mailbot.cases.store import record_event
+from mailbot.cli import main
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, ClassifierFeedback
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
@@ -279,3 +281,50 @@ def test_a_parent_is_kept_while_its_split_off_child_is_kept(fake_env: FakeEnv) -
             "its child case CS-2026-99999 is kept",
         )
         assert run_retention(s, Policy(), NOW).purged == []
+
+
+# ---- the command line ------------------------------------------------------------------
+
+
+def test_cli_plan_run_and_hold(tmp_path: Path) -> None:
+    env = FakeEnv(f"sqlite:///{tmp_path / 'mailbot.db'}")
+    try:
+        ids = _populate(env)
+        config = tmp_path / "mailbot.toml"
+        config.write_text(to_toml(env.config_data()))
+        with env.worker().db.transaction() as s:
+            refs = {n: s.get(Case, i).reference for n, i in ids.items()}  # type: ignore[union-attr]
+    finally:
+        env.close()
+    runner = CliRunner()
+
+    def cli(*args: str, input: str | None = None) -> str:
+        result = runner.invoke(main, ["--config", str(config), "retention", *args], input=input)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    shown = cli("plan", "--now", "2032-06-15T12:00Z")
+    assert f"{refs['ann']}" in shown and "due" in shown
+    assert f"{refs['cat']}" in shown and "legal hold" in shown
+    assert refs["bob"] not in shown  # not due: only with --all
+    assert refs["bob"] in cli("plan", "--all", "--now", "2032-06-15T12:00Z")
+    assert "1 case(s) due" in shown
+
+    refused = runner.invoke(
+        main,
+        ["--config", str(config), "retention", "run", "--now", "2032-06-15T12:00Z"],
+        input="n\n",
+    )
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    assert "1 case(s) due" in cli("plan", "--now", "2032-06-15T12:00Z")  # nothing happened
+
+    assert "legal hold cleared" in cli("hold", refs["cat"], "--clear", "--reason", "settled")
+    done = cli("run", "--yes", "--now", "2032-06-15T12:00Z")
+    assert f"{refs['ann']}: destroyed 2 message(s)" in done
+    assert "2 case(s) destroyed" in done
+    assert "nothing is due" in cli("run", "--yes", "--now", "2032-06-15T12:00Z")
+
+    missing = runner.invoke(
+        main, ["--config", str(config), "retention", "hold", "CS-1999-00001", "--reason", "x"]
+    )
+    assert missing.exit_code == 2 and "no case CS-1999-00001" in missing.output
