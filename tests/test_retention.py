@@ -13,8 +13,11 @@ from click.testing import CliRunner
 from fakes import FakeEnv
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 from support import make_email, to_toml
+from web_support import add_users, csrf_of, login, seed_case, web_config
 
+from mailbot.app import open_database
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.retention import (
     RetentionError,
@@ -29,6 +32,7 @@ from mailbot.db.models import Attachment, Case, CaseEvent, Message, Outbox, Unde
 from mailbot.db.web_models import AuditEntry, ClassifierFeedback
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
 from mailbot.procedure.retention import RetentionPeriod, expires_at, is_expired
+from mailbot.web.app import create_app
 
 PACKS = Path(__file__).resolve().parents[1] / "examples" / "policies"
 NOW = datetime(2032, 6, 15, 12, 0, tzinfo=UTC)
@@ -328,3 +332,44 @@ def test_cli_plan_run_and_hold(tmp_path: Path) -> None:
         main, ["--config", str(config), "retention", "hold", "CS-1999-00001", "--reason", "x"]
     )
     assert missing.exit_code == 2 and "no case CS-1999-00001" in missing.output
+
+
+# ---- the web UI ------------------------------------------------------------------------
+
+
+def test_a_manager_sets_and_clears_a_legal_hold_in_the_web_ui(tmp_path: Path) -> None:
+    config = web_config(f"sqlite:///{tmp_path / 'web.db'}")
+    db = open_database(config)
+    add_users(db)
+    try:
+        ref = seed_case(db)
+        client = TestClient(create_app(config, db))
+        page = f"/cases/{ref}"
+
+        def hold(data: dict[str, str]) -> int:
+            token = csrf_of(client.get(page).text)
+            answer = client.post(
+                f"{page}/legal-hold", data={**data, "csrf_token": token}, follow_redirects=False
+            )
+            return int(answer.status_code)
+
+        login(client, "agent")
+        assert "Put on legal hold" not in client.get(page).text
+        assert hold({"legal_hold": "1", "reason": "claim"}) == 403
+        login(client, "manager")
+        assert "Put on legal hold" in client.get(page).text
+        assert hold({"legal_hold": "1", "reason": ""}) == 303
+        assert "give a reason" in client.get(page).text
+        assert hold({"legal_hold": "1", "reason": "county court claim"}) == 303
+        shown = client.get(page).text
+        assert "Clear legal hold" in shown and "county court claim" in shown
+        with db.transaction() as s:
+            case = s.scalars(select(Case).where(Case.reference == ref)).one()
+            assert case.legal_hold
+            audit = s.scalars(select(AuditEntry).where(AuditEntry.target == ref)).all()
+            assert [(a.username, a.action) for a in audit] == [("manager", "legal_hold_set")]
+        assert hold({"legal_hold": "0", "reason": "settled"}) == 303
+        with db.transaction() as s:
+            assert not s.scalars(select(Case).where(Case.reference == ref)).one().legal_hold
+    finally:
+        db.dispose()

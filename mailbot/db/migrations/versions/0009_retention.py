@@ -19,11 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("legal_hold", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.add_column(sa.Column("purged_at", mailbot.db.types.UTCDateTime(), nullable=True))
+    # Plain ADD COLUMN (no batch table copy): SQLite does it in place, so the tables that
+    # refer to cases keep their foreign keys valid throughout.
+    op.add_column(
+        "cases", sa.Column("legal_hold", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
+    op.add_column("cases", sa.Column("purged_at", mailbot.db.types.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
