@@ -169,6 +169,7 @@ def _register() -> None:
         operate,
         policy,
         retention,
+        sar,
         sla,
         templates,
         users,
@@ -186,6 +187,7 @@ def _register() -> None:
         policy.policy,
         sla.sla,
         retention.retention,
+        sar.sar,
         templates.templates,
     ):
         main.add_command(command)
