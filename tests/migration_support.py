@@ -32,6 +32,6 @@ def insert_as_of_now(conn: Connection, model: type[DeclarativeBase], **values: A
     bound = sa.Table(
         model.__tablename__,
         sa.MetaData(),
-        *(mapped.columns[name].copy() for name in row if name in mapped.columns),
+        *(mapped.columns[name]._copy() for name in row if name in mapped.columns),
     )
     conn.execute(bound.insert().values(**row))
