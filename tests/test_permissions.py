@@ -49,6 +49,8 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/users/{username}/active"): "admin",
     ("POST", "/users/{username}/password"): "admin",
     ("GET", "/audit"): "admin",
+    ("GET", "/privacy"): "manager",
+    ("POST", "/privacy/export"): "manager",
 }
 # Would end the session or change what the next request sees: checked on their own.
 _SKIP = {("POST", "/logout"), ("POST", "/login")}

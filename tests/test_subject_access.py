@@ -15,14 +15,18 @@ from click.testing import CliRunner
 from fakes import FakeEnv
 from sqlalchemy import JSON, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 from support import make_email, to_toml
+from web_support import add_users, csrf_of, login, seed_case, web_config
 
+from mailbot.app import open_database
 from mailbot.cases.casework import add_note
 from mailbot.cases.retention import set_legal_hold
 from mailbot.cases.subject import ERASED, SubjectError, erase_subject, export_subject
 from mailbot.cli import main
 from mailbot.db.models import Base, Case, Message, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, User
+from mailbot.web.app import create_app
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 PAT, PAT_NAME = "pat@example.net", "Pat Threecases"
@@ -196,3 +200,37 @@ def test_the_sar_commands(tmp_path: Path) -> None:
     assert "erased from 3 case(s)" in done.output and refs["pat"]
     again = runner.invoke(main, [*base, "export", PAT, "--out", str(tmp_path / "after")])
     assert "0 case(s), 0 message(s)" in again.output
+
+
+def test_a_manager_downloads_the_export_from_the_web_ui(tmp_path: Path) -> None:
+    config = web_config(f"sqlite:///{tmp_path / 'web.db'}")
+    db = open_database(config)
+    add_users(db)
+    try:
+        mine = [seed_case(db), seed_case(db, text="And the recycling too.")]
+        other = seed_case(db, customer="someone@example.com")
+        client = TestClient(create_app(config, db))
+        login(client, "manager")
+        token = csrf_of(client.get("/privacy").text)
+        answer = client.post(
+            "/privacy/export", data={"address": "pat@example.net", "csrf_token": token}
+        )
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/zip"
+        assert 'attachment; filename="subject-access-' in answer.headers["content-disposition"]
+        with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+            names = archive.namelist()
+        assert all(f"cases/{ref}/case.json" in names for ref in mine)
+        assert not any(other in n for n in names)
+        bad = client.post(
+            "/privacy/export", data={"address": "not-an-address", "csrf_token": token},
+            follow_redirects=True,
+        )  # fmt: skip
+        assert "is not an email address" in bad.text
+        with db.transaction() as s:
+            audit = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "subject_access_export")
+            ).one()
+            assert audit.username == "manager"
+    finally:
+        db.dispose()

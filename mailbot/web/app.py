@@ -100,6 +100,8 @@ def routes() -> list[Any]:
         Route("/users/{username}/active", users.user_active, methods=["POST"]),
         Route("/users/{username}/password", users.reset_password, methods=["POST"]),
         Route("/audit", users.audit_page),
+        Route("/privacy", privacy.privacy_page),
+        Route("/privacy/export", privacy.subject_export, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 
