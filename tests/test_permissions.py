@@ -137,3 +137,11 @@ def test_hardening_headers_on_every_answer(db: Database) -> None:
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["cache-control"] == "no-store"
         assert "strict-transport-security" not in headers  # plain HTTP: no HSTS
+
+
+def test_hsts_when_served_over_tls(db: Database) -> None:
+    config = web_config(db.url, web={"cookie_secure": "always"})
+    client = TestClient(create_app(config, db), base_url="https://mailbot.example.org")
+    headers = client.get("/login").headers
+    assert headers["strict-transport-security"] == "max-age=31536000"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
