@@ -37,6 +37,7 @@ def main() -> int:
         print(f"no corpora at {CORPORA}", file=sys.stderr)
         return 2
     logging.disable(logging.WARNING)  # mail-parser warns about every odd part
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)  # and logs errors it survives
     env = FakeEnv()
     ledger = Ledger(env.worker())
     parser_errors = 0

@@ -373,3 +373,21 @@ def test_a_manager_sets_and_clears_a_legal_hold_in_the_web_ui(tmp_path: Path) ->
             assert not s.scalars(select(Case).where(Case.reference == ref)).one().legal_hold
     finally:
         db.dispose()
+
+
+def test_the_worker_destroys_due_cases_only_when_the_policy_says_so(fake_env: FakeEnv) -> None:
+    ids = _populate(fake_env)
+    manual = fake_env.worker(now=lambda: NOW)
+    assert manual.retention_job() == []  # default: only `mailbot retention run` destroys
+    automatic = fake_env.worker(
+        fake_env.config(policy={"retention": {"automatic": True}}), now=lambda: NOW
+    )
+    with automatic.db.transaction() as s:
+        ann = s.get(Case, ids["ann"])
+        assert ann is not None and ann.purged_at is None
+        ref = ann.reference
+    assert automatic.retention_job() == [ref]
+    assert automatic.retention_job() == []
+    with automatic.db.transaction() as s:
+        assert s.get(Case, ids["ann"]).purged_at is not None  # type: ignore[union-attr]
+        assert s.get(Case, ids["cat"]).purged_at is None  # type: ignore[union-attr]  # legal hold

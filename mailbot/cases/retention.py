@@ -20,6 +20,7 @@ category, closing date and counts: nothing personal.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.cases.casefile import category_of
 from mailbot.cases.store import record_event
+from mailbot.db.engine import Database
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, CaseDetails, ClassifierFeedback
 from mailbot.errors import MailbotError
@@ -42,9 +44,12 @@ __all__ = [
     "RetentionError",
     "plan",
     "purge_case",
+    "purge_due",
     "run_retention",
     "set_legal_hold",
 ]
+
+log = logging.getLogger(__name__)
 
 # What replaces a person's words where a sentence is kept (a tombstone's outcome).
 REMOVED = "[removed]"
@@ -293,6 +298,25 @@ def run_retention(
         for name, value in counts.as_dict().items():
             setattr(report.totals, name, getattr(report.totals, name) + value)
     return report
+
+
+def purge_due(db: Database, policy: Policy, now: datetime, actor: str = "mailbot") -> list[str]:
+    """Destroy every due case, each in its own transaction (a failure leaves the others
+    done); returns their references. What the worker runs when `retention.automatic`."""
+    with db.transaction() as session:
+        due = [item for item in plan(session, policy, now) if item.due]
+    done = []
+    for item in due:
+        with db.transaction() as session:
+            case = session.get(Case, item.case_id)
+            if case is None or case.purged_at is not None or case.legal_hold:
+                continue  # changed since the plan (another worker, a new hold)
+            purge_case(session, case, now, actor)
+        done.append(item.reference)
+        log.info(
+            "retention: %s destroyed (closed %s)", item.reference, f"{item.closed_at:%Y-%m-%d}"
+        )
+    return done
 
 
 def set_legal_hold(

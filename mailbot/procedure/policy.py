@@ -639,6 +639,11 @@ class Retention(_Model):
         default_factory=dict,
         description='A different period for some categories, e.g. { compliment = "2 years" }.',
     )
+    automatic: Flag = Field(
+        default=False,
+        description="The worker destroys due cases itself (hourly check); false: only "
+        "`mailbot retention run` does, e.g. from cron after a look at `retention plan`.",
+    )
 
     def period(self, category: str) -> RetentionPeriod | None:
         """The period for a case of `category` (its own, else `after_closure`)."""
