@@ -391,3 +391,22 @@ def test_the_worker_destroys_due_cases_only_when_the_policy_says_so(fake_env: Fa
     with automatic.db.transaction() as s:
         assert s.get(Case, ids["ann"]).purged_at is not None  # type: ignore[union-attr]
         assert s.get(Case, ids["cat"]).purged_at is None  # type: ignore[union-attr]  # legal hold
+
+
+def test_mail_naming_a_destroyed_case_opens_a_new_one(fake_env: FakeEnv) -> None:
+    ids = _populate(fake_env)
+    worker = fake_env.worker()
+    with worker.db.transaction() as s:
+        ref = s.get(Case, ids["ann"]).reference  # type: ignore[union-attr]
+        run_retention(s, Policy(), NOW)
+    fake_env.send(
+        make_email(
+            sender="Ann Old <ann@example.net>", subject=f"Re: {ref} still broken", message_id="a2"
+        )
+    )
+    worker.run_once()
+    with worker.db.transaction() as s:
+        tomb = s.get(Case, ids["ann"])
+        assert tomb is not None and tomb.customer_address == "" and tomb.status == "closed"
+        fresh = s.scalars(select(Case).where(Case.customer_address == "ann@example.net")).one()
+        assert fresh.id != ids["ann"] and fresh.reference != ref
