@@ -410,3 +410,23 @@ def test_mail_naming_a_destroyed_case_opens_a_new_one(fake_env: FakeEnv) -> None
         assert tomb is not None and tomb.customer_address == "" and tomb.status == "closed"
         fresh = s.scalars(select(Case).where(Case.customer_address == "ann@example.net")).one()
         assert fresh.id != ids["ann"] and fresh.reference != ref
+
+
+def test_the_case_page_of_a_destroyed_case(tmp_path: Path) -> None:
+    config = web_config(f"sqlite:///{tmp_path / 'web.db'}")
+    db = open_database(config)
+    add_users(db)
+    try:
+        ref = seed_case(db)
+        with db.transaction() as s:
+            case = s.scalars(select(Case).where(Case.reference == ref)).one()
+            case.status, case.closed_at, case.outcome = "closed", SIX_YEARS_AGO, "Apologised"
+            purge_case(s, case, NOW)
+        client = TestClient(create_app(config, db))
+        login(client, "manager")
+        page = client.get(f"/cases/{ref}")
+        assert page.status_code == 200
+        assert "destroyed 2032-06-15: retention period over" in page.text
+        assert "Put on legal hold" not in page.text and "Pat Customer" not in page.text
+    finally:
+        db.dispose()
