@@ -167,7 +167,8 @@ def web_port(ctx: click.Context, port: int) -> int:
         return port
     if ctx.get_parameter_source("port") is not click.core.ParameterSource.DEFAULT:
         raise click.BadParameter(
-            f"{LOCALHOST}:{port} is in use (another demo, or another program); choose another port",
+            f"{LOCALHOST}:{port} is in use (another demo, or another program); "
+            "choose another port",
             param_hint="'--port'",
         )
     other = free_port(LOCALHOST)

@@ -10,56 +10,10 @@ import nh3
 
 # Formatting only: nothing that runs code, submits, embeds or styles.
 _ALLOWED_TAGS = frozenset(
-    {
-        "a",
-        "abbr",
-        "b",
-        "blockquote",
-        "br",
-        "caption",
-        "code",
-        "col",
-        "colgroup",
-        "dd",
-        "del",
-        "div",
-        "dl",
-        "dt",
-        "em",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "i",
-        "img",
-        "ins",
-        "kbd",
-        "li",
-        "ol",
-        "p",
-        "pre",
-        "q",
-        "s",
-        "small",
-        "span",
-        "strike",
-        "strong",
-        "sub",
-        "sup",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "tt",
-        "u",
-        "ul",
-    }
+    {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del",
+     "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+     "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
+     "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul"}
 )
 _ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -86,9 +40,8 @@ def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 
 def _image_or_alt(match: re.Match[str]) -> str:
-    attributes = {
-        name.lower(): unescape(value or "") for name, value in _ATTRIBUTE.findall(match.group(1))
-    }
+    attributes = {name.lower(): unescape(value or "") for name, value in
+                  _ATTRIBUTE.findall(match.group(1))}
     if "src" in attributes:
         return match.group(0)
     return escape(attributes.get("alt", "").strip())
@@ -115,51 +68,13 @@ def sanitize_html(html: str) -> str:
 
 _SKIP = frozenset({"script", "style", "head", "title", "template", "xml"})
 _PARAGRAPH = frozenset(
-    {
-        "p",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "ul",
-        "ol",
-        "dl",
-        "table",
-        "pre",
-        "address",
-        "figure",
-        "fieldset",
-    }
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "pre", "address",
+     "figure", "fieldset"}
 )
 _LINE = frozenset(
-    {
-        "div",
-        "li",
-        "tr",
-        "dt",
-        "dd",
-        "hr",
-        "section",
-        "article",
-        "header",
-        "footer",
-        "center",
-        "form",
-        "caption",
-        "tbody",
-        "thead",
-        "tfoot",
-        "main",
-        "nav",
-        "aside",
-        "details",
-        "summary",
-        "figcaption",
-        "body",
-        "html",
-    }
+    {"div", "li", "tr", "dt", "dd", "hr", "section", "article", "header", "footer", "center",
+     "form", "caption", "tbody", "thead", "tfoot", "main", "nav", "aside", "details",
+     "summary", "figcaption", "body", "html"}
 )
 _VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr"})
 

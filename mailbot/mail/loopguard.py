@@ -39,18 +39,10 @@ class Verdict:
 
 _DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _ARF_TYPES = frozenset({"message/feedback-report"})
-_MDN_TYPES = frozenset(
-    {"message/disposition-notification", "message/global-disposition-notification"}
-)
-_RETURNED_TYPES = frozenset(
-    {
-        "message/rfc822",
-        "message/global",
-        "text/rfc822-headers",
-        "message/rfc822-headers",
-        "message/global-headers",
-    }
-)
+_MDN_TYPES = frozenset({"message/disposition-notification",
+                        "message/global-disposition-notification"})
+_RETURNED_TYPES = frozenset({"message/rfc822", "message/global", "text/rfc822-headers",
+                             "message/rfc822-headers", "message/global-headers"})
 
 _BOUNCE_LOCALPARTS = re.compile(
     r"^(?:mailer[-_.]?daemon|mail[-_.]?daemon|m?daemon|post[-_.]?master|"
@@ -101,15 +93,8 @@ _REPLY_PREFIX = re.compile(
 # Hotmail's pre-ARF complaint feedback: the subject plus the reported message, nothing else.
 _JMRP_SUBJECT = re.compile(r"^\s*complaint\s+about\s+message\s+from\b", re.IGNORECASE)
 # Mailing-list software announces itself; its admin notices carry no List-* headers.
-_LIST_SOFTWARE_HEADERS = (
-    "X-Mailman-Version",
-    "X-List-Administrivia",
-    "X-MLServer",
-    "X-ML-Name",
-    "X-Ecartis-Version",
-    "X-Listprocessor-Version",
-    "X-Sympa-To",
-)
+_LIST_SOFTWARE_HEADERS = ("X-Mailman-Version", "X-List-Administrivia", "X-MLServer", "X-ML-Name",
+                          "X-Ecartis-Version", "X-Listprocessor-Version", "X-Sympa-To")
 _AUTO_REPLY_SUBJECTS = re.compile(
     r"^\s*(?:auto(?:matic|matische?|matisch|mated)?[-_\s]*(?:reply|replied|response|respons|"
     r"respond|answer|antwort|rückantwort|antwoord)|auto\s*:|autoreply|autoresponder|"
@@ -126,26 +111,12 @@ _AUTO_REPLY_SUBJECTS = re.compile(
 )
 # Headers whose mere presence marks an automatic reply (values vary by vendor).
 _AUTO_REPLY_HEADERS = (
-    "X-Autoreply",
-    "X-Autorespond",
-    "X-Auto-Reply",
-    "X-AutoReply-From",
-    "X-Autoresponder",
-    "X-Mail-Autoreply",
-    "X-Auto-Response",
-    "X-Vacation",
-    "X-FC-MachineGenerated",
+    "X-Autoreply", "X-Autorespond", "X-Auto-Reply", "X-AutoReply-From", "X-Autoresponder",
+    "X-Mail-Autoreply", "X-Auto-Response", "X-Vacation", "X-FC-MachineGenerated",
 )
 _FALSE_VALUES = frozenset({"", "no", "false", "0", "none"})
-_LIST_HEADERS = (
-    "List-Id",
-    "List-Unsubscribe",
-    "List-Post",
-    "List-Subscribe",
-    "List-Help",
-    "X-Mailing-List",
-    "Mailing-List",
-)
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post", "List-Subscribe", "List-Help",
+                 "X-Mailing-List", "Mailing-List")
 _NOREPLY = re.compile(
     r"(?:^|[-+._])(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|"
     r"no[-_.]?respon[sd]e?|ne[-_.]?pas[-_.]?repondre|nicht[-_.]?antworten)(?:$|[-+._\d])",
@@ -164,15 +135,8 @@ _ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
 def assess(msg: ParsedMessage, own_addresses: Collection[str]) -> Verdict:
     """Classify `msg`; only kind "human" may get an automatic answer."""
     own = {a.strip().lower() for a in own_addresses if a and a.strip()}
-    for check in (
-        _ses,
-        _bounce,
-        lambda m: _own(m, own),
-        _auto_reply,
-        _null_sender,
-        lambda m: _mailing_list(m, own),
-        _noreply,
-    ):
+    for check in (_ses, _bounce, lambda m: _own(m, own), _auto_reply, _null_sender,
+                  lambda m: _mailing_list(m, own), _noreply):
         verdict = check(msg)
         if verdict is not None:
             return verdict
@@ -184,9 +148,8 @@ def assess(msg: ParsedMessage, own_addresses: Collection[str]) -> Verdict:
 
 def _ses(msg: ParsedMessage) -> Verdict | None:
     """Amazon SES notices: bounces and spam complaints stop mail to those addresses."""
-    if not any(
-        "amazonaws.com" in a.addr or "amazonses.com" in a.addr for a in _answer_addresses(msg)
-    ):
+    if not any("amazonaws.com" in a.addr or "amazonses.com" in a.addr
+               for a in _answer_addresses(msg)):
         return None
     notice = parse_ses(msg.text)
     if notice is None:
@@ -283,22 +246,16 @@ def _failed_recipients(msg: ParsedMessage) -> tuple[str, ...]:
         found.extend(_addresses_in(value))
     if not found:
         ours = {a.addr for a in (*msg.to, *msg.cc, msg.sender)}
-        found.extend(
-            a
-            for a in _ADDRESS_LINE.findall(_before_returned_copy(msg.text))
-            if a.lower() not in ours
-        )
+        found.extend(a for a in _ADDRESS_LINE.findall(_before_returned_copy(msg.text))
+                     if a.lower() not in ours)
     return _unique(a.lower().strip(".") for a in found)
 
 
 def _before_returned_copy(text: str) -> str:
     """The report part of a prose bounce, without the copy of the message that follows."""
-    cut = re.search(
-        r"^.*(?:below\s+this\s+line|original\s+message|returned\s+message|"
-        r"message\s+header|headers?\s+follow|copy\s+of\s+the\s+message).*$",
-        text,
-        re.IGNORECASE | re.MULTILINE,
-    )
+    cut = re.search(r"^.*(?:below\s+this\s+line|original\s+message|returned\s+message|"
+                    r"message\s+header|headers?\s+follow|copy\s+of\s+the\s+message).*$",
+                    text, re.IGNORECASE | re.MULTILINE)
     return text[: cut.start()] if cut else text
 
 
@@ -306,9 +263,8 @@ def _original_message_ids(msg: ParsedMessage) -> tuple[str, ...]:
     found: list[str] = []
     for attachment in msg.attachments:
         if attachment.content_type in _RETURNED_TYPES:
-            found.extend(
-                _MESSAGE_ID.findall(str(_headers_of(attachment.content).get("Message-ID", "")))
-            )
+            found.extend(_MESSAGE_ID.findall(str(_headers_of(attachment.content).get(
+                "Message-ID", ""))))
         elif attachment.content_type.startswith("text/"):
             found.extend(_QUOTED_MESSAGE_ID.findall(_as_text(attachment.content)))
     found.extend(_QUOTED_MESSAGE_ID.findall(msg.text))
@@ -431,9 +387,8 @@ def _noreply(msg: ParsedMessage) -> Verdict | None:
 # --- rate limit -----------------------------------------------------------------------------
 
 
-def over_limit(
-    sent_times: Sequence[datetime], now: datetime, limit: int, window: timedelta
-) -> bool:
+def over_limit(sent_times: Sequence[datetime], now: datetime, limit: int,
+               window: timedelta) -> bool:
     """True when `limit` answers already went out within `window` before `now`.
 
     Times in the future (clock skew) count too: the limiter errs towards silence. All times

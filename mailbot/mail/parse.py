@@ -78,34 +78,14 @@ _CHARSET_ALIASES = {
 }
 # Declared labels that name no charset at all: decode as if nothing had been declared.
 _NON_CHARSETS = frozenset(
-    {
-        "x-unknown",
-        "unknown",
-        "unknown-8bit",
-        "x-user-defined",
-        "default",
-        "none",
-        "charset",
-        "binary",
-        "8bit",
-        "7bit",
-        "auto",
-    }
+    {"x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default", "none", "charset",
+     "binary", "8bit", "7bit", "auto"}
 )
 # Python codecs that are not text encodings of mail: decoding with them rewrites backslashes
 # or does something else entirely.
 _FORBIDDEN_CODECS = frozenset(
-    {
-        "unicode-escape",
-        "raw-unicode-escape",
-        "unicode_escape",
-        "raw_unicode_escape",
-        "idna",
-        "punycode",
-        "undefined",
-        "mbcs",
-        "oem",
-    }
+    {"unicode-escape", "raw-unicode-escape", "unicode_escape", "raw_unicode_escape", "idna",
+     "punycode", "undefined", "mbcs", "oem"}
 )
 _LATIN1_FAMILY = frozenset({"cp1252"})
 # Single-byte legacy charsets decode any bytes at all, so UTF-8 behind their label would turn
@@ -231,9 +211,8 @@ def _decode_word(match: re.Match[str]) -> str:
         if encoding == "b":
             data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=False)
         else:
-            data = quopri.decodestring(
-                payload.replace("_", " ").encode("ascii", "replace"), header=False
-            )
+            data = quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"),
+                                       header=False)
     except (binascii.Error, ValueError):
         return match.group(0)
     text, _ = decode_bytes(data, charset)

@@ -74,7 +74,9 @@ _INLINE_HEADERS = re.compile(
 )
 
 # --- embedded header blocks ("From: / Sent: / To: / Subject:") ---------------------------
-_FROM_NAMES = r"from|von|de|da|van|från|od|fra|lähettäjä|от|发件人|寄件者|差出人"
+_FROM_NAMES = (
+    r"from|von|de|da|van|från|od|fra|lähettäjä|от|发件人|寄件者|差出人"
+)
 _OTHER_HEADER_NAMES = (
     r"sent|to|cc|bcc|subject|date|reply-to|gesendet|an|betreff|datum|kopie|envoyé|à|a|objet|"
     r"enviado|para|asunto|fecha|inviato|oggetto|data|risposta|skickat|till|ämne|kopia|"
