@@ -24,7 +24,7 @@ from mailbot.cases.casework import add_note
 from mailbot.cases.retention import set_legal_hold
 from mailbot.cases.subject import ERASED, SubjectError, erase_subject, export_subject
 from mailbot.cli import main
-from mailbot.db.models import Base, Case, Message, UndeliverableAddress
+from mailbot.db.models import Base, Case, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, User
 from mailbot.web.app import create_app
 
@@ -125,6 +125,17 @@ def _holding(s: Session, needles: list[str]) -> list[str]:
 def test_after_erasure_no_table_holds_their_address_or_name(fake_env: FakeEnv) -> None:
     refs = _populate(fake_env)
     worker = fake_env.worker()
+    digest = EmailMessage()
+    digest["From"], digest["To"], digest["Subject"] = "mailbot@x.org", "cs@x.org", "Daily digest"
+    digest.set_content(f"Overdue: {PAT_NAME}'s complaint; Quinn's potholes.\n", cte="base64")
+    with worker.db.transaction() as s:
+        s.add(
+            Outbox(
+                idempotency_key="digest:1", kind="daily_digest", mailbox="customerservices",
+                from_addr="mailbot@x.org", to_addr="cs@x.org", subject="Daily digest",
+                message_id="<digest-1@x.org>", raw=digest.as_bytes(),
+            )
+        )  # fmt: skip
     with worker.db.transaction() as s:
         before = _holding(s, [PAT, PAT_NAME])
         assert {"cases.customer_address", "messages.raw", "outbox.raw", "case_events.actor"} <= set(
@@ -148,6 +159,9 @@ def test_after_erasure_no_table_holds_their_address_or_name(fake_env: FakeEnv) -
         q_raw = s.scalars(select(Message.raw).where(Message.case_id == quinn.id)).one()
         assert QUINN.encode() in q_raw
         assert s.get(UndeliverableAddress, PAT) is None
+        # The digest named Pat only inside base64: found by decoding, and replaced.
+        kept = s.scalars(select(Outbox.raw).where(Outbox.idempotency_key == "digest:1")).one()
+        assert ERASED.encode() in kept and b"Threecases" not in kept
         audit = s.scalars(select(AuditEntry).where(AuditEntry.action == "subject_erasure")).one()
         assert audit.detail["cases"] == report.cases
 

@@ -30,7 +30,9 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -335,6 +337,19 @@ def _rebuilt(message: Message, kind: str = "message") -> bytes:
     return msg.as_bytes()
 
 
+def _readable(raw: bytes) -> str:
+    """Headers and every text part of an email, decoded (best effort, never raises)."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        texts = [f"{k}: {v}" for k, v in msg.items()]
+        for part in msg.walk():
+            if part.get_content_maintype() == "text":
+                texts.append(str(part.get_content()))
+        return "\n".join(texts)
+    except Exception:  # a broken letter: fall back to the bytes as they are
+        return raw.decode("utf-8", "replace")
+
+
 def erase_subject(
     session: Session, address: str, now: datetime, actor: str = "cli"
 ) -> ErasureReport:
@@ -386,11 +401,20 @@ def erase_subject(
         for att in m.attachments:
             att.filename, att.content = ERASED, b""
         report.messages += 1
-    letters = session.scalars(
-        select(Outbox).where(
-            or_(Outbox.case_id.in_(erasable_ids), func.lower(Outbox.to_addr) == address)
+    letters = list(
+        session.scalars(
+            select(Outbox).where(
+                or_(Outbox.case_id.in_(erasable_ids), func.lower(Outbox.to_addr) == address)
+            )
         )
     )
+    # Mail about several cases (the daily digest to staff) may name the person: its text is
+    # decoded to look, as a name may be quoted-printable or base64 in the raw bytes.
+    letters += [
+        row
+        for row in session.scalars(select(Outbox).where(Outbox.case_id.is_(None)))
+        if row not in letters and eraser.pattern.search(_readable(row.raw))
+    ]
     for letter in letters:
         if letter.case_id in held:
             continue
