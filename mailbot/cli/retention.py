@@ -114,11 +114,15 @@ def run(app: AppContext, now_text: str | None, yes: bool) -> None:
             return
         if not yes:
             click.confirm(f"destroy {len(due)} closed case(s) for good?", abort=True)
+        destroyed = 0
         for item in due:
             with db.transaction() as session:
                 case = session.get(Case, item.case_id)
-                assert case is not None
+                if case is None or case.legal_hold or case.purged_at is not None:
+                    click.echo(f"{item.reference}: skipped (put on hold or destroyed meanwhile)")
+                    continue
                 counts = purge_case(session, case, now, actor="retention")
+            destroyed += 1
             click.echo(
                 f"{item.reference}: destroyed {counts.messages} message(s), "
                 f"{counts.attachments} attachment(s), {counts.outbox} outgoing mail(s), "
@@ -126,7 +130,7 @@ def run(app: AppContext, now_text: str | None, yes: bool) -> None:
             )
     finally:
         db.dispose()
-    click.echo(f"{len(due)} case(s) destroyed; their tombstones stay on the register")
+    click.echo(f"{destroyed} case(s) destroyed; their tombstones stay on the register")
 
 
 @retention.command("hold")
