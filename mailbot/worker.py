@@ -25,6 +25,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
 from mailbot.cases.jobs import TickReport, tick
+from mailbot.cases.retention import purge_due
 from mailbot.classifiers.base import Classifier
 from mailbot.config import Config, Mailbox
 from mailbot.db.engine import Database
@@ -290,6 +291,10 @@ class Worker:
         scheduler.add_job(
             self.check_alerts, "interval", id="alerts", minutes=1, next_run_time=_now_local()
         )
+        if self.config.policy.retention.automatic:
+            scheduler.add_job(
+                self.retention_job, "interval", id="retention", hours=1, next_run_time=_now_local()
+            )
         self._scheduler = scheduler
         listeners = [
             IdleListener(
@@ -327,6 +332,18 @@ class Worker:
         except OperationalError as exc:  # database away: the next tick catches up
             log.error("sla tick: %s; will retry", _one_line(exc))
             return None
+
+    def retention_job(self) -> list[str]:
+        """Destroy closed cases whose retention period is over, if the policy says the worker
+        does it (`retention.automatic`); see mailbot.cases.retention."""
+        if not self.config.policy.retention.automatic:
+            return []
+        try:
+            with self._db_lock:
+                return purge_due(self.db, self.config.policy, self.now(), actor="mailbot")
+        except OperationalError as exc:  # database away: the next hour catches up
+            log.error("retention: %s; will retry", _one_line(exc))
+            return []
 
     def _deliver_job(self) -> None:
         self.process_pending()  # catches messages left by a crash or by `mailbot reprocess`

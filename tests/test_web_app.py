@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from alembic import command as alembic_command
 from click.testing import CliRunner
+from migration_support import insert_as_of_now
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -682,19 +682,17 @@ def test_log_answers_survive_the_migration(database_url: str) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         alembic_command.upgrade(cfg, "0004")
-        with Session(bind=conn) as session:  # the case tables are unchanged since 0004
-            session.add(
-                Case(
-                    id=1,
-                    reference="CS-2026-00001",
-                    mailbox="customerservices",
-                    category="",
-                    label="complaint",
-                    priority="medium",
-                    received_at=datetime(2026, 11, 2, 10, tzinfo=UTC),
-                )
-            )
-            session.flush()
+        insert_as_of_now(  # the cases table as it was at 0004
+            conn,
+            Case,
+            id=1,
+            reference="CS-2026-00001",
+            mailbox="customerservices",
+            category="",
+            label="complaint",
+            priority="medium",
+            received_at=datetime(2026, 11, 2, 10, tzinfo=UTC),
+        )
         conn.execute(
             text("INSERT INTO case_details VALUES (1, 'apprentice', 'yes', '2026-11-02 10:00:00')")
         )

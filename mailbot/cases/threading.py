@@ -68,8 +68,8 @@ def gather(
     forged: list[str] = []
 
     def note(case: Case | None) -> int | None:
-        if case is None:
-            return None
+        if case is None or case.purged_at is not None:  # a destroyed case's tombstone: a
+            return None  # mail naming it is a new matter (mailbot.cases.retention)
         cases[case.id] = case
         return case.id
 

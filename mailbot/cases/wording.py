@@ -203,6 +203,9 @@ EVENTS: dict[str, Sentence] = {
     "confidential_removed": lambda d, a, b: "No longer confidential",
     "note": lambda d, a, b: f"Internal note: {_q(d.get('text', ''), 300)}",
     "transition_refused": _refused,
+    # data protection (mailbot.cases.retention)
+    "legal_hold_set": lambda d, a, b: f"Put on legal hold: never destroyed until cleared{_why(d)}",
+    "legal_hold_cleared": lambda d, a, b: f"Legal hold cleared{_why(d)}",
 }
 
 SUFFIXES = ("_queued", "_sent", "_suppressed")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from mailbot.app import build_worker, open_database, setup_logging
@@ -9,6 +11,7 @@ from mailbot.classifiers import ClassifierLoadError, load_classifier
 from mailbot.cli import AppContext, Mistakes
 from mailbot.config import ConfigError
 from mailbot.config_example import example_config
+from mailbot.db.backup import backup
 from mailbot.db.migrate import upgrade
 from mailbot.oauth.check import oauth2_problems
 
@@ -100,6 +103,31 @@ def db_upgrade(app: AppContext) -> None:
         click.echo(f"database is up to date (revision {after})")
     else:
         click.echo(f"database upgraded from {before or 'empty'} to {after}")
+
+
+@db_group.command("backup")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The backup file to write (must not exist yet).",
+)
+@click.pass_obj
+def db_backup(app: AppContext, out: Path) -> None:
+    """Write a consistent backup of the database while Mailbot keeps running.
+
+    SQLite: a copy made with SQLite's online backup API (restore: stop Mailbot, put the file
+    in place of the database file). PostgreSQL: pg_dump's custom format (restore:
+    `pg_restore --clean --if-exists --no-owner -d DATABASE FILE`). See README "Data
+    protection". Backups hold personal data: keep them encrypted and expire them too.
+
+    \b
+    Examples:
+      mailbot db backup --out /var/backups/mailbot-$(date +%F).sqlite
+      mailbot db backup --out mailbot.dump        (PostgreSQL)
+    """
+    size = backup(app.config.database.url, out)
+    click.echo(f"{out}: {size} bytes")
 
 
 @click.command("run")

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
+from mailbot.errors import MailbotError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK = 7_356_001  # advisory lock id: two workers starting together migrate one at a time
 
@@ -33,10 +35,32 @@ def head_revision() -> str | None:
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to the newest revision; returns (before, after)."""
     before = current_revision(engine)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-        cfg = alembic_config(str(engine.url))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode recreates tables (DROP + RENAME): with foreign keys on, dropping a
+            # table other rows refer to fails. SQLite's own recipe: keys off outside the
+            # transaction, migrate, check every key before committing, keys on again.
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+                cfg = alembic_config(str(engine.url))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise MigrationError(
+                            f"the upgrade would break {len(broken)} foreign key(s), e.g. "
+                            f"{broken[0]}; nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     return before, current_revision(engine)
+
+
+class MigrationError(MailbotError):
+    """A schema upgrade that would leave the database inconsistent (rolled back)."""

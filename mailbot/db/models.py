@@ -194,6 +194,10 @@ class Case(Base):
     holds: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
     vip: Mapped[bool] = mapped_column(Boolean, default=False)
     issue_arose_on: Mapped[date | None]
+    # Data protection (mailbot.cases.retention): a case on legal hold is never destroyed; a
+    # destroyed case stays as an anonymous tombstone (reference, dates, category, outcome).
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    purged_at: Mapped[datetime | None]
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="case", foreign_keys="Message.case_id"

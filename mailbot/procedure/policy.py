@@ -46,6 +46,7 @@ from pydantic import (
 )
 
 from mailbot.procedure.calendar import WorkingCalendar
+from mailbot.procedure.retention import RetentionPeriod
 from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "PolicyError",
     "PriorityGrade",
     "Reminders",
+    "Retention",
     "StageName",
     "StageRule",
     "Stages",
@@ -184,6 +186,21 @@ Flag = Annotated[bool, Strict()]
 
 def _wd(n: int) -> Duration:
     return Duration(n, "working_days")
+
+
+def _validate_period(value: object) -> RetentionPeriod | None:
+    return RetentionPeriod.parse(value)
+
+
+def _dump_period(value: RetentionPeriod | None) -> str:
+    return "none" if value is None else str(value)
+
+
+Kept = Annotated[
+    RetentionPeriod | None,
+    PlainValidator(_validate_period),
+    PlainSerializer(_dump_period, return_type=str),
+]
 
 
 # ---- the model --------------------------------------------------------------------------
@@ -609,6 +626,32 @@ class LogField(_Model):
         return value
 
 
+class Retention(_Model):
+    """How long a closed case is kept before `mailbot retention run` destroys it."""
+
+    after_closure: Kept = Field(
+        default=RetentionPeriod(6, "years"),
+        description='Keep a closed case this long after it was closed, then destroy it ("6 '
+        'years", "18 months", "90 days"); "none": keep for ever. Six years is the UK '
+        "limitation period for most claims.",
+    )
+    categories: dict[CategoryName, Kept] = Field(
+        default_factory=dict,
+        description='A different period for some categories, e.g. { compliment = "2 years" }.',
+    )
+    automatic: Flag = Field(
+        default=False,
+        description="The worker destroys due cases itself (hourly check); false: only "
+        "`mailbot retention run` does, e.g. from cron after a look at `retention plan`.",
+    )
+
+    def period(self, category: str) -> RetentionPeriod | None:
+        """The period for a case of `category` (its own, else `after_closure`)."""
+        if category in self.categories:
+            return self.categories[category]
+        return self.after_closure
+
+
 def _generic_log_fields() -> dict[str, LogField]:
     # Seed 003's Customer Services Log, minus its pack-specific "apprentice or client?".
     return {
@@ -665,6 +708,11 @@ class Policy(_Model):
         default_factory=_generic_log_fields,
         description="Questions on the Customer Services Log by name (lower-case), shown on "
         "the case page besides the fields every case has; a table here replaces the default.",
+    )
+
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="How long closed cases are kept before they are destroyed.",
     )
 
     @field_validator("priorities")

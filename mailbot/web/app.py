@@ -24,7 +24,7 @@ from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
-from mailbot.web import auth, health, users, views
+from mailbot.web import auth, health, privacy, users, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
@@ -88,6 +88,7 @@ def routes() -> list[Any]:
         Route("/cases/{reference}/status", views.case_status, methods=["POST"]),
         Route("/cases/{reference}/confidential", views.case_confidential, methods=["POST"]),
         Route("/cases/{reference}/deliverable", views.case_deliverable, methods=["POST"]),
+        Route("/cases/{reference}/legal-hold", privacy.case_legal_hold, methods=["POST"]),
         Route("/cases/{reference}/note", views.case_note, methods=["POST"]),
         Route("/cases/{reference}/reply", views.case_reply, methods=["POST"]),
         Route("/cases/{reference}/split", views.split_case, methods=["POST"]),
@@ -102,6 +103,8 @@ def routes() -> list[Any]:
         Route("/health", health.health_page),
         Route("/healthz", health.healthz),
         Route("/metrics", health.metrics),
+        Route("/privacy", privacy.privacy_page),
+        Route("/privacy/export", privacy.subject_export, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 

@@ -1,0 +1,147 @@
+"""The permission matrix: every route of the web UI × anonymous, agent, manager and admin
+gives the expected answer (a new route fails here until it is given its role), confidential
+cases included; and the hardening headers on every answer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+from web_support import add_users, csrf_of, login, seed_case, web_config
+
+from mailbot.app import open_database
+from mailbot.db.engine import Database
+from mailbot.db.web_models import ROLES
+from mailbot.web.app import create_app
+
+# (method, path template) → the least role that may use it; None: anyone.
+EXPECTED: dict[tuple[str, str], str | None] = {
+    ("GET", "/"): None,  # a redirect to /triage, which asks for a login
+    ("GET", "/login"): None,
+    ("POST", "/login"): None,
+    ("POST", "/logout"): None,
+    ("GET", "/triage"): "agent",
+    ("POST", "/triage/{reference}/label"): "agent",
+    ("POST", "/triage/{reference}/attach"): "agent",
+    ("POST", "/held/{message_id:int}/retry"): "agent",
+    ("POST", "/possible/{message_id:int}/attach"): "agent",
+    ("POST", "/possible/{message_id:int}/new"): "agent",
+    ("GET", "/feedback.jsonl"): "manager",
+    ("GET", "/cases"): "agent",
+    ("GET", "/cases/{reference}"): "agent",
+    ("POST", "/cases/{reference}/details"): "agent",
+    ("POST", "/cases/{reference}/status"): "agent",
+    ("POST", "/cases/{reference}/confidential"): "manager",
+    ("POST", "/cases/{reference}/deliverable"): "manager",
+    ("POST", "/cases/{reference}/legal-hold"): "manager",
+    ("POST", "/cases/{reference}/note"): "agent",
+    ("POST", "/cases/{reference}/reply"): "agent",
+    ("POST", "/cases/{reference}/split"): "agent",
+    ("GET", "/attachments/{attachment_id:int}"): "agent",
+    ("GET", "/account"): "agent",
+    ("POST", "/account/password"): "agent",
+    ("GET", "/users"): "admin",
+    ("POST", "/users"): "admin",
+    ("POST", "/users/{username}/active"): "admin",
+    ("POST", "/users/{username}/password"): "admin",
+    ("GET", "/audit"): "admin",
+    ("GET", "/privacy"): "manager",
+    ("POST", "/privacy/export"): "manager",
+}
+# Would end the session or change what the next request sees: checked on their own.
+_SKIP = {("POST", "/logout"), ("POST", "/login")}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    add_users(database)
+    yield database
+    database.dispose()
+
+
+def _routes(app: object) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:  # type: ignore[attr-defined]
+        if isinstance(route, Mount):
+            continue
+        assert isinstance(route, Route)
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, route.path))
+    return found
+
+
+def test_every_route_has_an_expected_role(db: Database) -> None:
+    app = create_app(web_config(db.url), db)
+    assert _routes(app) == set(EXPECTED), "give each new route its role in EXPECTED"
+
+
+def _fill(path: str, reference: str) -> str:
+    values = {"reference": reference, "username": "nobody-here"}
+    return re.sub(r"\{(\w+)(?::int)?\}", lambda m: values.get(m.group(1), "999999"), path)
+
+
+@pytest.mark.parametrize("role", [None, *ROLES])
+def test_the_permission_matrix(db: Database, role: str | None) -> None:
+    config = web_config(db.url)
+    ref = seed_case(db)
+    secret = seed_case(db, confidential=True, subject="About a member of staff")
+    client = TestClient(create_app(config, db))
+    if role is not None:
+        assert login(client, role).status_code in (302, 303)
+        token = csrf_of(client.get("/account").text)
+    else:
+        token = csrf_of(client.get("/login").text)
+    wrong: list[str] = []
+    for (method, template), least in sorted(EXPECTED.items()):
+        if (method, template) in _SKIP:
+            continue
+        url = _fill(template, ref)
+        if method == "GET":
+            answer = client.get(url, follow_redirects=False)
+        else:
+            answer = client.post(url, data={"csrf_token": token}, follow_redirects=False)
+        code = answer.status_code
+        if least is None:
+            ok = code < 500
+        elif role is None:  # sent to the login page, never served
+            ok = code in (302, 303) and "/login" in answer.headers.get("location", "")
+            ok = ok or (method == "POST" and code == 403)
+        elif ROLES.index(role) < ROLES.index(least):
+            ok = code == 403
+        else:  # allowed: whatever the view answers to an empty form, never a refusal or crash
+            ok = code < 500 and code not in (401, 403)
+        if not ok:
+            wrong.append(f"{method} {url} as {role or 'anonymous'}: {code}")
+    # Confidential cases: hidden (404, not 403: their existence is not confirmed) below manager.
+    if role is not None:
+        code = client.get(f"/cases/{secret}").status_code
+        if code != (404 if role == "agent" else 200):
+            wrong.append(f"GET /cases/{secret} (confidential) as {role}: {code}")
+    assert wrong == []
+
+
+def test_hardening_headers_on_every_answer(db: Database) -> None:
+    client = TestClient(create_app(web_config(db.url), db))
+    for path in ("/login", "/triage", "/no-such-page"):
+        headers = client.get(path, follow_redirects=False).headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "default-src 'none'" in csp and "object-src 'none'" in csp
+        assert headers["referrer-policy"] == "same-origin"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store"
+        assert "strict-transport-security" not in headers  # plain HTTP: no HSTS
+
+
+def test_hsts_when_served_over_tls(db: Database) -> None:
+    config = web_config(db.url, web={"cookie_secure": "always"})
+    client = TestClient(create_app(config, db), base_url="https://mailbot.example.org")
+    headers = client.get("/login").headers
+    assert headers["strict-transport-security"] == "max-age=31536000"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
