@@ -49,6 +49,9 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/users/{username}/active"): "admin",
     ("POST", "/users/{username}/password"): "admin",
     ("GET", "/audit"): "admin",
+    ("GET", "/health"): "admin",
+    ("GET", "/healthz"): None,  # liveness, for the load balancer: says only "ok" or not
+    ("GET", "/metrics"): None,  # totals for Prometheus: no names, addresses or words
     ("GET", "/privacy"): "manager",
     ("POST", "/privacy/export"): "manager",
 }
