@@ -1,0 +1,312 @@
+"""Cases mirrored into a live Request Tracker 5 (Debian's request-tracker5, started by the
+`request_tracker` fixture) and RT's changes brought back.
+
+Mail comes in through the in-process mailbox of tests/fakes.py (the mail path has its own
+end-to-end tests); RT is real. Each test gets a queue of its own in the one RT, so case
+references that repeat across tests' fresh databases never meet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fakes import FakeEnv
+from sqlalchemy import func, select
+from support import make_email
+
+from mailbot.cases.casework import add_note, change_status
+from mailbot.config import Config
+from mailbot.connectors.base import Connector
+from mailbot.connectors.registry import open_connector
+from mailbot.connectors.settings import ConnectorSettings
+from mailbot.db.models import Case, CaseEvent
+from mailbot.db.sync_models import RemoteLink, SyncItem, SyncState
+from mailbot.db.types import utcnow
+from mailbot.db.web_models import User
+from mailbot.localmail.rt import ROOT_PASSWORD, ROOT_USER, USERS, RequestTracker
+from mailbot.sync.push import deliver_sync
+from mailbot.web.reply import queue_reply
+from mailbot.worker import Worker
+
+COMPLAINT = (
+    "I am very unhappy: I complained twice about the broken boiler and nobody has come. "
+    "This is unacceptable and I want it fixed.\n"
+)
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: not an Exception, so nothing in Mailbot catches it."""
+
+
+@pytest.fixture
+def rt_queue(request_tracker: RequestTracker) -> str:
+    name = f"Complaints-{uuid.uuid4().hex[:8]}"
+    r = httpx.post(
+        f"{request_tracker.url}/REST/2.0/queue",
+        json={"Name": name},
+        auth=(ROOT_USER, ROOT_PASSWORD),
+    )
+    assert r.status_code == 201, r.text
+    return name
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEnv]:
+    monkeypatch.setenv("MAILBOT_RT_PASSWORD", USERS["mailbot"])
+    fake = FakeEnv("sqlite://")
+    yield fake
+    fake.close()
+
+
+def rt_config(env: FakeEnv, rt: RequestTracker, queue: str, **extra: Any) -> Config:
+    connector = {
+        "kind": "rt",
+        "name": "rt",
+        "url": rt.url,
+        "queue": queue,
+        "username": "mailbot",
+        "password_env": "MAILBOT_RT_PASSWORD",
+        "case_url": "https://mailbot.example.org/cases/{reference}",
+        "timeout": 5,
+        **extra,
+    }
+    return env.config(connector=[connector])
+
+
+def agent(rt: RequestTracker) -> httpx.Client:
+    """A member of staff working in RT through RT's own REST2."""
+    return httpx.Client(
+        base_url=f"{rt.url}/REST/2.0", auth=("agent", USERS["agent"]), timeout=10
+    )
+
+
+def tickets(rt: RequestTracker, queue: str) -> list[dict[str, Any]]:
+    with agent(rt) as c:
+        body = c.get(
+            "/tickets",
+            params={"query": f"Queue = '{queue}'", "fields": "Subject,Status,Priority"},
+        ).json()
+    return list(body["items"])
+
+
+def history_texts(rt: RequestTracker, ticket: str, kind: str) -> list[str]:
+    """Text of each `kind` (Correspond, Comment, Create) transaction on the ticket."""
+    texts = []
+    with agent(rt) as c:
+        items = c.get(f"/ticket/{ticket}/history", params={"fields": "Type", "per_page": 100})
+        for item in items.json()["items"]:
+            if item["Type"] == kind:
+                parts = c.get(
+                    f"/transaction/{item['id']}/attachments",
+                    params={"fields": "ContentType,Content"},
+                ).json()["items"]
+                texts.append(
+                    "".join(p["Content"] for p in parts if p["ContentType"] == "text/plain")
+                )
+    return texts
+
+
+def events(worker: Worker, kind: str) -> list[CaseEvent]:
+    with worker.db.transaction() as s:
+        rows = list(s.scalars(select(CaseEvent).where(CaseEvent.kind == kind)))
+        s.expunge_all()
+    return rows
+
+
+STAFF = User(username="sam", display_name="Sam Staff", role="manager", password_hash="x")
+
+
+def test_a_complaint_becomes_an_rt_ticket_and_rt_changes_come_back(
+    env: FakeEnv, request_tracker: RequestTracker, rt_queue: str
+) -> None:
+    rt = request_tracker
+    worker = env.worker(rt_config(env, rt, rt_queue))
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+
+    [ticket] = tickets(rt, rt_queue)
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        ref, priority = case.reference, case.priority
+        link = s.scalars(select(RemoteLink)).one()
+        assert case.label == "complaint"
+        assert link.remote_id == str(ticket["id"])
+    assert ticket["Subject"] == f"[{ref}] Broken boiler"
+    assert int(ticket["Priority"]) == {"urgent": 90, "medium": 50, "minor": 20}[priority]
+    [created] = history_texts(rt, ticket["id"], "Create")
+    assert "broken boiler and nobody has come" in created
+    assert f"https://mailbot.example.org/cases/{ref}" in created
+    with agent(rt) as c:
+        full = c.get(f"/ticket/{ticket['id']}").json()
+    assert [r["id"] for r in full["Requestor"]] == ["customer@example.org"]
+    assert len(events(worker, "remote_ticket_created")) == 1
+
+    # Mailbot → RT: the customer's next mail, a staff note and a staff reply.
+    env.send(make_email(subject=f"Re: [{ref}] Broken boiler", body="Still no engineer today.\n"))
+    worker.run_once()
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        add_note(s, case, STAFF, "Engineer booked for Friday")
+        queue_reply(s, worker.config, case, STAFF, "We are sorry: an engineer comes on Friday.",
+                    token="t1", now=utcnow())
+    worker.run_once()
+    comments = history_texts(rt, ticket["id"], "Comment")
+    assert any("Still no engineer today." in t for t in comments), comments
+    assert any("Engineer booked for Friday" in t for t in comments), comments
+    replies = history_texts(rt, ticket["id"], "Correspond")
+    assert any("an engineer comes on Friday" in t for t in replies), replies
+
+    # RT → Mailbot: staff answer and resolve the ticket in RT.
+    with agent(rt) as c:
+        r = c.post(f"/ticket/{ticket['id']}/correspond",
+                   json={"Content": "Boiler repaired on site.", "ContentType": "text/plain"})
+        assert r.status_code == 201
+        assert "resolved" in c.put(f"/ticket/{ticket['id']}", json={"Status": "resolved"}).text
+    with worker.db.transaction() as s:
+        rows_before = s.scalar(select(func.count(SyncItem.id)))
+    worker.run_once()
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.status == "closed"
+        assert case.outcome == f"resolved in rt (ticket #{ticket['id']})"
+        # Nothing queued back to RT for a change that came from RT: no ping-pong.
+        assert s.scalar(select(func.count(SyncItem.id))) == rows_before
+    [reply] = events(worker, "remote_reply")
+    assert (reply.actor, reply.detail["text"].strip()) == ("rt:agent", "Boiler repaired on site.")
+    [status] = events(worker, "remote_status_changed")
+    assert (status.actor, status.detail["now"]) == ("rt:agent", "resolved")
+
+    # Reopened in RT: the case reopens; a second pass changes nothing more.
+    with agent(rt) as c:
+        c.put(f"/ticket/{ticket['id']}", json={"Status": "open"})
+    worker.run_once()
+    worker.run_once()
+    with worker.db.transaction() as s:
+        assert s.scalars(select(Case)).one().status == "outcome_given"
+    assert len(events(worker, "remote_status_changed")) == 2
+    assert len(tickets(rt, rt_queue)) == 1
+
+
+def test_a_staff_status_change_reaches_rt(
+    env: FakeEnv, request_tracker: RequestTracker, rt_queue: str
+) -> None:
+    rt = request_tracker
+    worker = env.worker(rt_config(env, rt, rt_queue))
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        change_status(s, case, STAFF, "closed", case.stage, "upheld", worker.config.policy)
+    worker.run_once()
+    [ticket] = tickets(rt, rt_queue)
+    assert ticket["Status"] == "resolved"
+    # Our own change is not brought back as if RT had made it.
+    assert events(worker, "remote_status_changed") == []
+
+
+class KillAfter:
+    """A connector that dies (like kill -9) right after the remote accepted `method`."""
+
+    def __init__(self, real: Connector, method: str) -> None:
+        self.real, self.method = real, method
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if name != self.method:
+            return attr
+
+        def then_die(*args: Any, **kwargs: Any) -> Any:
+            attr(*args, **kwargs)
+            raise Killed(f"killed after {name}")
+
+        return then_die
+
+
+def test_a_worker_killed_between_rts_201_and_our_commit_creates_nothing_twice(
+    env: FakeEnv, request_tracker: RequestTracker, rt_queue: str
+) -> None:
+    rt = request_tracker
+    config = rt_config(env, rt, rt_queue)
+    worker = env.worker(config)
+    worker.open_connector = lambda c: KillAfter(open_connector(c), "create_ticket")  # type: ignore[assignment]
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    with pytest.raises(Killed):
+        worker.run_once()
+    assert len(tickets(rt, rt_queue)) == 1  # RT has it; our commit never happened
+    with worker.db.transaction() as s:
+        item = s.scalars(select(SyncItem)).one()
+        assert (item.state, item.attempts) == (SyncState.SENDING, 1)
+        assert s.scalar(select(func.count(RemoteLink.id))) == 0
+
+    # Restarted: within the lease nothing is tried; after it, the ticket is found, not re-made.
+    later = utcnow() + timedelta(minutes=6)
+    assert deliver_sync(worker.db, config).done == 0
+    report = deliver_sync(worker.db, config, now=lambda: later)
+    assert (report.done, report.errors) == (1, [])
+    assert len(tickets(rt, rt_queue)) == 1
+    assert len(events(worker, "remote_ticket_linked")) == 1
+
+    # The same for a reply: killed after RT stored it, retried, stored once.
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        add_note(s, case, STAFF, "Only once, please")
+    with pytest.raises(Killed):
+        deliver_sync(
+            worker.db, config, lambda c: KillAfter(open_connector(c), "add_comment"),  # type: ignore[arg-type,return-value]
+            now=lambda: later,
+        )
+    report = deliver_sync(worker.db, config, now=lambda: later + timedelta(minutes=6))
+    assert report.done == 1
+    [ticket] = tickets(rt, rt_queue)
+    notes = [t for t in history_texts(rt, ticket["id"], "Comment") if "Only once, please" in t]
+    assert len(notes) == 1
+
+
+def test_rt_refusals_and_outages_are_retried_or_parked_never_lost(
+    env: FakeEnv, request_tracker: RequestTracker, rt_queue: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    rt = request_tracker
+    # 401: the credentials are wrong. The row waits and is retried with backoff.
+    wrong = rt_config(env, rt, rt_queue, max_attempts=2, retry_base_seconds=60)
+    worker = env.worker(wrong)
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAILBOT_RT_PASSWORD", "not-the-password")
+        worker.run_once()
+        with worker.db.transaction() as s:
+            item = s.scalars(select(SyncItem)).one()
+            assert (item.state, item.attempts) == (SyncState.PENDING, 1)
+            assert "401" in item.last_error and "check the credentials" in item.last_error
+        # Second failure: parked, with the remote's error, on the case's audit trail.
+        report = deliver_sync(worker.db, wrong, now=lambda: utcnow() + timedelta(minutes=2))
+        assert report.parked == 1
+    with worker.db.transaction() as s:
+        item = s.scalars(select(SyncItem)).one()
+        assert item.state == SyncState.FAILED and "after 2 attempts" in item.last_error
+    [failed] = events(worker, "sync_failed")
+    assert "401" in failed.detail["error"]
+    assert "parked" in caplog.text
+    assert tickets(rt, rt_queue) == []
+
+    # 200 with a list of error messages: an invalid status is refused, not taken as done.
+    conn = open_connector(wrong.connectors[0])
+    with pytest.raises(Exception, match="isn't a valid status"):
+        ticket = conn.create_ticket(
+            __import__("mailbot.connectors.base", fromlist=["TicketDraft"]).TicketDraft(
+                "CS-2026-09999", "probe", "", "text", "medium"
+            )
+        )
+        conn.set_fields(ticket.id, status="bogus")
+    conn.close()
+
+
+def test_settings_never_take_a_password_inline() -> None:
+    with pytest.raises(Exception, match="password"):
+        ConnectorSettings.model_validate(
+            {"kind": "rt", "name": "rt", "url": "http://x", "password": "secret"}
+        )
