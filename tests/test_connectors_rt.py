@@ -8,6 +8,7 @@ references that repeat across tests' fresh databases never meet.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakeEnv
+from mailbot.connectors.base import Connector
+from mailbot.connectors.registry import open_connector
+from mailbot.connectors.settings import ConnectorSettings
 from sqlalchemy import func, select
 from support import make_email
 
 from mailbot.cases.casework import add_note, change_status
 from mailbot.config import Config
-from mailbot.connectors.base import Connector
-from mailbot.connectors.registry import open_connector
-from mailbot.connectors.settings import ConnectorSettings
 from mailbot.db.models import Case, CaseEvent
 from mailbot.db.sync_models import RemoteLink, SyncItem, SyncState
 from mailbot.db.types import utcnow
@@ -80,9 +81,7 @@ def rt_config(env: FakeEnv, rt: RequestTracker, queue: str, **extra: Any) -> Con
 
 def agent(rt: RequestTracker) -> httpx.Client:
     """A member of staff working in RT through RT's own REST2."""
-    return httpx.Client(
-        base_url=f"{rt.url}/REST/2.0", auth=("agent", USERS["agent"]), timeout=10
-    )
+    return httpx.Client(base_url=f"{rt.url}/REST/2.0", auth=("agent", USERS["agent"]), timeout=10)
 
 
 def tickets(rt: RequestTracker, queue: str) -> list[dict[str, Any]]:
@@ -152,8 +151,15 @@ def test_a_complaint_becomes_an_rt_ticket_and_rt_changes_come_back(
     with worker.db.transaction() as s:
         case = s.scalars(select(Case)).one()
         add_note(s, case, STAFF, "Engineer booked for Friday")
-        queue_reply(s, worker.config, case, STAFF, "We are sorry: an engineer comes on Friday.",
-                    token="t1", now=utcnow())
+        queue_reply(
+            s,
+            worker.config,
+            case,
+            STAFF,
+            "We are sorry: an engineer comes on Friday.",
+            token="t1",
+            now=utcnow(),
+        )
     worker.run_once()
     comments = history_texts(rt, ticket["id"], "Comment")
     assert any("Still no engineer today." in t for t in comments), comments
@@ -163,8 +169,10 @@ def test_a_complaint_becomes_an_rt_ticket_and_rt_changes_come_back(
 
     # RT → Mailbot: staff answer and resolve the ticket in RT.
     with agent(rt) as c:
-        r = c.post(f"/ticket/{ticket['id']}/correspond",
-                   json={"Content": "Boiler repaired on site.", "ContentType": "text/plain"})
+        r = c.post(
+            f"/ticket/{ticket['id']}/correspond",
+            json={"Content": "Boiler repaired on site.", "ContentType": "text/plain"},
+        )
         assert r.status_code == 201
         assert "resolved" in c.put(f"/ticket/{ticket['id']}", json={"Status": "resolved"}).text
     with worker.db.transaction() as s:
@@ -257,7 +265,9 @@ def test_a_worker_killed_between_rts_201_and_our_commit_creates_nothing_twice(
         add_note(s, case, STAFF, "Only once, please")
     with pytest.raises(Killed):
         deliver_sync(
-            worker.db, config, lambda c: KillAfter(open_connector(c), "add_comment"),  # type: ignore[arg-type,return-value]
+            worker.db,
+            config,
+            lambda c: KillAfter(open_connector(c), "add_comment"),  # type: ignore[arg-type,return-value]
             now=lambda: later,
         )
     report = deliver_sync(worker.db, config, now=lambda: later + timedelta(minutes=6))
@@ -310,3 +320,53 @@ def test_settings_never_take_a_password_inline() -> None:
         ConnectorSettings.model_validate(
             {"kind": "rt", "name": "rt", "url": "http://x", "password": "secret"}
         )
+
+
+def test_operators_check_status_and_retry_from_the_command_line(
+    request_tracker: RequestTracker, rt_queue: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from mailbot.cli import AppContext
+    from mailbot.cli.connectors import connectors
+
+    monkeypatch.setenv("MAILBOT_RT_PASSWORD", USERS["mailbot"])
+    env = FakeEnv(f"sqlite:///{tmp_path / 'cli.db'}")
+    try:
+        good = rt_config(env, request_tracker, rt_queue, max_attempts=1)
+        bad = rt_config(env, request_tracker, "No-Such-Queue", max_attempts=1)
+
+        def run(config: Config, *args: str) -> Any:
+            obj = AppContext(config_path=None, _config=config)
+            return CliRunner().invoke(connectors, list(args), obj=obj)
+
+        ok = run(good, "check")
+        assert ok.exit_code == 0 and ok.output.startswith("rt: ok: http://127.0.0.1:"), ok.output
+        refused = run(bad, "check")
+        assert refused.exit_code == 1 and "rt: FAILED: " in refused.output, refused.output
+
+        # A ticket into a queue that does not exist: refused by RT, parked.
+        worker = env.worker(bad)
+        env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+        worker.run_once()
+        shown = run(bad, "status")
+        assert "rt (rt): 0 waiting, 1 failed, 0 done, 0 linked case(s), last success never" in (
+            shown.output
+        ), shown.output
+        assert "failed 1: CS-2026-00001 create (1 attempts): RT rt: " in shown.output
+        as_json = json.loads(run(bad, "status", "--json").output)
+        assert (as_json[0]["failed"], as_json[0]["failures"][0]["id"]) == (1, 1)
+
+        # Fixed (the right queue): retry, and the next pass creates the ticket.
+        assert (
+            run(good, "retry", "1").output == "sync 1 will be sent again at the next worker pass\n"
+        )
+        again = run(good, "retry", "1")
+        assert again.exit_code == 1 and "sync row 1 is pending, not failed" in again.output
+        env.worker(good).run_once()
+        assert len(tickets(request_tracker, rt_queue)) == 1
+        done = json.loads(run(good, "status", "--json").output)[0]
+        assert (done["failed"], done["done"], done["linked"]) == (0, 1, 1)
+        assert done["last_success"] is not None
+    finally:
+        env.close()

@@ -164,6 +164,7 @@ def _register() -> None:
     from mailbot.cli import (
         cases,
         classify,
+        connectors,
         demo,
         held,
         operate,
@@ -185,6 +186,7 @@ def _register() -> None:
         policy.policy,
         sla.sla,
         templates.templates,
+        *connectors.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)
