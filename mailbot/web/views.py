@@ -19,6 +19,7 @@ from mailbot.cases import casework as cw
 from mailbot.cases import wording
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
+from mailbot.cases.sync import links as remote_links
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
@@ -341,6 +342,7 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         children=children,
         reply_token=secrets.token_urlsafe(16),
         undeliverable=cw.undeliverable(session, case),
+        remote_tickets=remote_links(session, case),
     )
 
 
