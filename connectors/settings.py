@@ -70,7 +70,11 @@ class ConnectorSettings(BaseModel):
         "", description="Environment variable holding an API token (or use token_file)."
     )
     token_file: str = Field("", description="File whose first line is an API token.")
-    username: str = Field("", description="User for basic auth (instead of a token).")
+    username: str = Field(
+        "",
+        description="The remote user Mailbot acts as: for basic auth, and with a token too, so "
+        "that Mailbot recognises its own changes and does not bring them back.",
+    )
     password_env: str = Field(
         "", description="Environment variable holding the basic-auth password."
     )
