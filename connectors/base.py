@@ -13,6 +13,10 @@ from typing import Protocol
 
 from mailbot.errors import MailbotError
 
+# How a customer's later email starts when it is mirrored (a comment in RT, a
+# `message.received` webhook).
+CUSTOMER_MAIL_PREFIX = "Email from "
+
 
 class ConnectorError(MailbotError):
     """A remote system refused or could not be reached; str() is one line for the log."""
@@ -93,7 +97,13 @@ class Connector(Protocol):
         ...
 
     def set_fields(
-        self, ticket_id: str, *, status: str = "", priority: str = "", owner: str = ""
+        self,
+        ticket_id: str,
+        *,
+        key: str = "",
+        status: str = "",
+        priority: str = "",
+        owner: str = "",
     ) -> None:
         """Change status (Mailbot's words: open, on_hold, closed…), priority and/or owner."""
         ...

@@ -7,10 +7,14 @@ from collections.abc import Callable
 from mailbot.connectors.base import Connector
 from mailbot.connectors.rt import RequestTrackerConnector
 from mailbot.connectors.settings import ConnectorSettings
+from mailbot.connectors.webhook import WebhookConnector
 
 KINDS: dict[str, Callable[[ConnectorSettings], Connector]] = {
     "rt": RequestTrackerConnector,
+    "webhook": WebhookConnector,
 }
+# Kinds with a way back (remote changes onto the case); a webhook only sends.
+PULLING = frozenset({"rt"})
 
 
 def open_connector(settings: ConnectorSettings) -> Connector:

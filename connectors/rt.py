@@ -152,7 +152,13 @@ class RequestTrackerConnector:
         return False
 
     def set_fields(
-        self, ticket_id: str, *, status: str = "", priority: str = "", owner: str = ""
+        self,
+        ticket_id: str,
+        *,
+        key: str = "",
+        status: str = "",
+        priority: str = "",
+        owner: str = "",
     ) -> None:
         payload: dict[str, Any] = {}
         if status:

@@ -13,7 +13,7 @@ from typing import Literal
 from mailbot.connectors.base import ConnectorError
 from pydantic import BaseModel, ConfigDict, Field
 
-ConnectorKind = Literal["rt"]
+ConnectorKind = Literal["rt", "webhook"]
 
 
 class Routing(BaseModel):
@@ -53,7 +53,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ConnectorKind = Field(
-        description="'rt': Request Tracker 5 over its REST2 API.", examples=["rt"]
+        description="'rt': Request Tracker 5 over its REST2 API. 'webhook': a signed JSON POST "
+        "to `url` for each change (the signing secret from token_env/token_file).",
+        examples=["rt"],
     )
     name: str = Field(
         description="Your name for this remote (logs, `mailbot connectors status`).",
@@ -61,7 +63,7 @@ class ConnectorSettings(BaseModel):
     )
     url: str = Field(
         description="Base address of the remote, e.g. https://rt.example.org (REST2 is under "
-        "/REST/2.0).",
+        "/REST/2.0); for a webhook, the address the events are POSTed to.",
         examples=["https://rt.example.org"],
     )
     queue: str = Field("General", description="RT queue new tickets go into.")

@@ -21,7 +21,7 @@ from mailbot.cases.casefile import transition
 from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.connectors.base import Connector, ConnectorError, RemoteEvent, TemporaryError
-from mailbot.connectors.registry import open_connector
+from mailbot.connectors.registry import PULLING, open_connector
 from mailbot.db.engine import Database
 from mailbot.db.models import Case
 from mailbot.db.sync_models import RemoteLink
@@ -51,7 +51,7 @@ def pull_changes(
 ) -> PullReport:
     report = PullReport()
     for conf in config.connectors:
-        if not conf.pull:
+        if not conf.pull or conf.kind not in PULLING:
             continue
         with db.transaction() as session:
             ticket_links = [

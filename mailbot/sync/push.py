@@ -205,6 +205,7 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
     if row.action == "fields":
         conn.set_fields(
             row.remote_id,
+            key=key,
             status=str(p.get("status", "")),
             priority=str(p.get("priority", "")),
             owner=str(p.get("owner", "")),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from mailbot.cases.sync import mirror_new_case, queue_change
+from mailbot.connectors.base import CUSTOMER_MAIL_PREFIX
 from mailbot.pipeline.context import Item, PipelineContext
 from mailbot.pipeline.outcome import NEXT, Outcome
 
@@ -28,6 +29,6 @@ def run(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
             case,
             "comment",
             "customer",
-            text=f"Email from {who} (subject: {item.parsed.subject}):\n\n{text}",
+            text=f"{CUSTOMER_MAIL_PREFIX}{who} (subject: {item.parsed.subject}):\n\n{text}",
         )
     return NEXT
