@@ -4,6 +4,11 @@ Idempotency: a ticket's subject carries the case reference (`[CS-2026-00042] …
 `find_ticket` can look it up with TicketSQL before a second create; a reply or comment ends
 with its sync key (`mailbot-sync-N`), which `already_done` looks for in the ticket's history.
 
+Speed: RT checks a basic-auth password (a slow hash, on purpose) on every request, ~0.5 s
+here. With a username and password the connector therefore signs in once through RT's login
+form and sends the session cookie (with a Referer of RT's own address, which RT's CSRF check
+asks for); if the session is refused or expires, it falls back to basic auth per request.
+
 RT answers some refusals with 200 and a list of messages ("Status 'x' isn't a valid status"):
 a change is checked against the ticket when a message does not read as a success.
 """
@@ -47,20 +52,21 @@ class RequestTrackerConnector:
         self.name = settings.name
         self.settings = settings
         credentials = settings.credentials()
-        auth: httpx.Auth | None = None
-        headers = {"Accept": "application/json"}
+        self._basic: httpx.BasicAuth | None = None
+        self._password = ""
+        base = settings.url.rstrip("/")
+        headers = {"Accept": "application/json", "Referer": f"{base}/"}
         if isinstance(credentials, str):
             headers["Authorization"] = f"token {credentials}"
         else:
-            auth = httpx.BasicAuth(*credentials)
+            self._basic = httpx.BasicAuth(*credentials)
+            self._password = credentials[1]
+        # None: not tried yet; True: signed in through the login form; False: basic auth.
+        self._session: bool | None = None if self._basic else False
         # The RT user Mailbot acts as: its own changes are not brought back (no ping-pong).
         self.user = settings.username
         self.client = httpx.Client(
-            base_url=settings.url.rstrip("/") + "/REST/2.0",
-            auth=auth,
-            headers=headers,
-            timeout=settings.timeout,
-            trust_env=False,
+            base_url=f"{base}/REST/2.0", headers=headers, timeout=settings.timeout, trust_env=False
         )
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -68,7 +74,15 @@ class RequestTrackerConnector:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         what = f"RT {self.name}: {method} {path}"
         try:
-            response = self.client.request(method, path, **kwargs)
+            if self._session is None:
+                self._session = self._sign_in()
+            auth = self._basic if not self._session else None
+            response = self.client.request(method, path, auth=auth, **kwargs)
+            if self._session and response.status_code in (302, 401, 403):
+                # The session expired or was refused: basic auth from now on.
+                self._session = False
+                self.client.cookies.clear()
+                response = self.client.request(method, path, auth=self._basic, **kwargs)
         except httpx.TimeoutException:
             raise TemporaryError(f"{what}: no answer within {self.settings.timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -84,6 +98,17 @@ class RequestTrackerConnector:
             return response.json()
         except ValueError:
             raise TemporaryError(f"{what}: {code} but not JSON: {response.text[:200]!r}") from None
+
+    def _sign_in(self) -> bool:
+        """Sign in through RT's login form once; whether the session cookie works."""
+        base = self.settings.url.rstrip("/")
+        self.client.post(
+            f"{base}/NoAuth/Login.html", data={"user": self.user, "pass": self._password}
+        )
+        ok = self.client.get("/queues/all", params={"per_page": 1}).status_code == 200
+        if not ok:
+            self.client.cookies.clear()
+        return ok
 
     # --- the contract -------------------------------------------------------------------------
 
