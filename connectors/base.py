@@ -9,6 +9,7 @@ parks a row on the second (or after too many temporary failures).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from mailbot.errors import MailbotError
@@ -106,6 +107,11 @@ class Connector(Protocol):
         owner: str = "",
     ) -> None:
         """Change status (Mailbot's words: open, on_hold, closed…), priority and/or owner."""
+        ...
+
+    def changed_since(self, when: datetime) -> set[str] | None:
+        """Ids of the tickets changed at or after `when` (UTC); None when the remote cannot
+        tell, and every linked ticket is fetched."""
         ...
 
     def fetch(self, ticket_id: str, since: int) -> RemoteTicket:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -205,6 +206,20 @@ class RequestTrackerConnector:
         wrong = {k: v for k, v in payload.items() if str(_value(now.get(k))) != str(v)}
         if wrong:
             raise PermanentError(f"RT {self.name}: #{ticket_id} refused {wrong}: {_text(body)}")
+
+    def changed_since(self, when: datetime) -> set[str] | None:
+        stamp = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        query = f"Queue = '{self.settings.queue}' AND LastUpdated >= '{stamp} UTC'"
+        found: set[str] = set()
+        page = 1
+        while True:
+            body = self._call(
+                "GET", "/tickets", params={"query": query, "per_page": 100, "page": page}
+            )
+            found.update(str(item["id"]) for item in body.get("items", []))
+            if page >= int(body.get("pages") or 1):
+                return found
+            page += 1
 
     def fetch(self, ticket_id: str, since: int) -> RemoteTicket:
         ticket = self._call("GET", f"/ticket/{ticket_id}")

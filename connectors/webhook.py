@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -150,6 +151,9 @@ class WebhookConnector:
         }
         event = "case.closed" if status == "closed" else "case.updated"
         self._post(key or f"{event}:{ticket_id}", event, ticket_id, data)
+
+    def changed_since(self, when: datetime) -> set[str] | None:
+        return set()
 
     def fetch(self, ticket_id: str, since: int) -> RemoteTicket:
         return RemoteTicket(ticket_id, self.settings.url)

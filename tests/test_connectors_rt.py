@@ -370,3 +370,23 @@ def test_operators_check_status_and_retry_from_the_command_line(
         assert done["last_success"] is not None
     finally:
         env.close()
+
+
+def test_end_to_end_mail_to_customerservices_becomes_a_ticket_and_rt_closes_the_case(
+    mail_env: Any, request_tracker: RequestTracker, rt_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's "done when", on the real servers: Dovecot, SMTP, SQLite or PostgreSQL, RT."""
+    monkeypatch.setenv("MAILBOT_RT_PASSWORD", USERS["mailbot"])
+    rt = request_tracker
+    worker = mail_env.worker(rt_config(mail_env, rt, rt_queue))
+    mail_env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+    [ticket] = tickets(rt, rt_queue)
+    with agent(rt) as c:
+        c.put(f"/ticket/{ticket['id']}", json={"Status": "resolved"})
+    result = worker.run_round()  # one worker pass
+    assert result.synced == 1
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.status == "closed"
+        assert ticket["Subject"] == f"[{case.reference}] Broken boiler"

@@ -5,7 +5,8 @@ the remote with no database transaction open (a slow remote never holds SQLite's
 against ingest); (3) record the result and COMMIT. A worker killed between (2) and (3) leaves
 the row `sending`; after `lease` it is due again, and because it was attempted before, the
 connector is asked first whether the write is already there (`find_ticket` by the case
-reference, `already_done` by the row's key `mailbot-sync-N`). A create always looks first.
+reference, `already_done` by the row's key `mailbot-sync-N`). A timeout counts the same: the
+remote may have acted before it stopped answering.
 
 A row waits while an earlier row of the same case and connector is pending, in flight or
 parked: changes arrive in the order they were made.
@@ -177,7 +178,8 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
     if row.action == "create":
         if row.remote_id:
             return {"linked": row.remote_id}
-        found = conn.find_ticket(row.reference)
+        # Tried before (a crash or a timeout after the remote may have acted): look first.
+        found = conn.find_ticket(row.reference) if row.attempts > 1 else None
         if found is not None:
             log.info(
                 "%s: %s already has ticket #%s; linking it", conf.name, row.reference, found.id
