@@ -140,3 +140,16 @@ def test_a_later_change_waits_behind_a_parked_one_and_the_others_go_on(
         (2, "create", SyncState.FAILED),
         (1, "comment", SyncState.PENDING),
     ]
+
+
+def test_a_connector_without_its_password_leaves_its_rows_waiting(
+    env: FakeEnv, broken_rt: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = config(env, broken_rt)
+    worker = env.worker(cfg)
+    monkeypatch.delenv("RT_PW")
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+    row = one_row(env, cfg)
+    assert (row.state, row.attempts, row.last_error) == (SyncState.PENDING, 0, "")
+    assert "environment variable RT_PW is not set" in caplog.text

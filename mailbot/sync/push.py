@@ -91,9 +91,16 @@ def deliver_sync(
             if claimed is None:
                 break
             conf = settings[claimed.connector]
-            try:
-                if conf.name not in opened:
+            if conf.name not in opened:
+                try:
                     opened[conf.name] = connect(conf)
+                except ConnectorError as exc:  # e.g. its password variable is not set
+                    log.error("%s: %s; its changes wait", conf.name, exc)
+                    report.errors.append(str(exc))
+                    _release(db, claimed)
+                    skip.add(conf.name)
+                    continue
+            try:
                 result = _apply(opened[conf.name], conf, claimed)
             except ConnectorError as exc:
                 _failed(db, conf, claimed, exc, now(), report)
@@ -214,6 +221,14 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
         )
         return {}
     raise ConnectorError(f"{conf.name}: unknown sync action {row.action!r}")
+
+
+def _release(db: Database, row: _Claimed) -> None:
+    """Give a claimed row back untried (the connector could not even be set up)."""
+    with db.transaction() as session:
+        item = session.get(SyncItem, row.id)
+        if item is not None:
+            item.state, item.attempts = SyncState.PENDING, item.attempts - 1
 
 
 def _succeeded(db: Database, row: _Claimed, result: dict[str, Any], now: datetime) -> None:
