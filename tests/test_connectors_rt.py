@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from fakes import FakeEnv
-from mailbot.connectors.base import Connector
+from mailbot.connectors.base import Connector, TemporaryError
 from mailbot.connectors.registry import open_connector
 from mailbot.connectors.settings import ConnectorSettings
 from sqlalchemy import func, select
@@ -390,3 +390,37 @@ def test_end_to_end_mail_to_customerservices_becomes_a_ticket_and_rt_closes_the_
         case = s.scalars(select(Case)).one()
         assert case.status == "closed"
         assert ticket["Subject"] == f"[{case.reference}] Broken boiler"
+
+
+class TimeoutAfter(KillAfter):
+    """RT acts, but its answer never arrives (a timeout after the remote's 201)."""
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.real, name)
+        if name != self.method:
+            return attr
+
+        def then_time_out(*args: Any, **kwargs: Any) -> Any:
+            attr(*args, **kwargs)
+            raise TemporaryError("RT rt: POST /ticket: no answer within 5s")
+
+        return then_time_out
+
+
+def test_a_create_parked_after_a_timeout_is_linked_not_repeated_on_retry(
+    env: FakeEnv, request_tracker: RequestTracker, rt_queue: str
+) -> None:
+    from mailbot.sync.status import retry
+
+    config = rt_config(env, request_tracker, rt_queue, max_attempts=1)
+    worker = env.worker(config)
+    worker.open_connector = lambda c: TimeoutAfter(open_connector(c), "create_ticket")  # type: ignore[assignment]
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+    with worker.db.transaction() as s:
+        item = s.scalars(select(SyncItem)).one()
+        assert item.state == SyncState.FAILED and "no answer within 5s" in item.last_error
+        retry(s, item.id, utcnow())  # what `mailbot connectors retry ID` does
+    assert deliver_sync(worker.db, config).done == 1
+    assert len(tickets(request_tracker, rt_queue)) == 1
+    assert len(events(worker, "remote_ticket_linked")) == 1

@@ -57,6 +57,8 @@ class _Claimed:
     attempts: int
     reference: str
     remote_id: str  # "" before the ticket exists
+    # Attempted before (killed, timed out, or parked and retried): the remote may have it.
+    tried: bool
 
 
 def sync_key(item_id: int) -> str:
@@ -176,6 +178,7 @@ def _claim_next(db: Database, connectors: list[str], now: datetime) -> _Claimed 
             item.attempts + 1,
             reference,
             link.remote_id if link else "",
+            tried=item.attempts > 0 or bool(item.last_error),
         )
 
 
@@ -186,7 +189,7 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
         if row.remote_id:
             return {"linked": row.remote_id}
         # Tried before (a crash or a timeout after the remote may have acted): look first.
-        found = conn.find_ticket(row.reference) if row.attempts > 1 else None
+        found = conn.find_ticket(row.reference) if row.tried else None
         if found is not None:
             log.info(
                 "%s: %s already has ticket #%s; linking it", conf.name, row.reference, found.id
@@ -206,7 +209,7 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
         raise ConnectorError(f"{conf.name}: {row.reference} has no remote ticket yet")
     key = sync_key(row.id)
     if row.action in ("reply", "comment"):
-        if row.attempts > 1 and conn.already_done(row.remote_id, key):
+        if row.tried and conn.already_done(row.remote_id, key):
             return {"already": True}
         write = conn.add_reply if row.action == "reply" else conn.add_comment
         write(row.remote_id, str(p.get("text", "")), key)
