@@ -65,3 +65,38 @@ def test_the_case_page_links_the_remote_ticket_and_queues_staff_work(
             for i in s.scalars(select(SyncItem).where(SyncItem.state == "pending"))
         ]
     assert queued == [("comment", "agent", "Note by agent:\n\nCalled the customer")]
+
+
+def test_a_manager_retries_a_parked_change_from_the_case_page(
+    client: TestClient, db: Database
+) -> None:
+    ref = seed_case(db)
+    with db.transaction() as s:
+        case = s.scalars(select(Case).where(Case.reference == ref)).one()
+        item = SyncItem(
+            connector="rt",
+            case=case,
+            action="create",
+            state="failed",
+            attempts=8,
+            last_error="RT rt: POST /ticket: 500 Internal Server Error (after 8 attempts)",
+        )
+        s.add(item)
+        s.flush()
+        item_id = item.id
+    login(client, "agent")
+    page = client.get(f"/cases/{ref}").text
+    assert "Not sent to rt" in page and "500 Internal Server Error" in page
+    assert "/sync-retry" not in page  # agents see it; managers retry
+    client.post("/logout", data={})
+    client.cookies.clear()
+    login(client, "manager")
+    assert "/sync-retry" in client.get(f"/cases/{ref}").text
+    post(client, f"/cases/{ref}/sync-retry", {"sync": str(item_id)}, page=f"/cases/{ref}")
+    with db.transaction() as s:
+        row = s.get(SyncItem, item_id)
+        assert row is not None and (row.state, row.attempts) == ("pending", 0)
+        assert "500" in row.last_error  # kept: the create looks in RT before trying again
+    page = client.get(f"/cases/{ref}").text
+    assert "Not sent to rt" not in page
+    assert "Failed update to rt sent again by manager" in page

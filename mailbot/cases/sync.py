@@ -17,11 +17,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.store import record_event
 from mailbot.connectors.settings import ConnectorSettings
 from mailbot.db.models import Case
-from mailbot.db.sync_models import RemoteLink, SyncItem
+from mailbot.db.sync_models import RemoteLink, SyncItem, SyncState
+from mailbot.db.types import utcnow
+from mailbot.errors import MailbotError
 
 TEXT_LIMIT = 100_000  # characters of one mirrored text
+
+
+class SyncRetryError(MailbotError, ValueError):
+    """A retry asked for a change that is not parked on that case."""
 
 
 def routed(connectors: Iterable[ConnectorSettings], case: Case) -> list[ConnectorSettings]:
@@ -91,3 +98,25 @@ def links(session: Session, case: Case) -> list[RemoteLink]:
             select(RemoteLink).where(RemoteLink.case_id == case.id).order_by(RemoteLink.id)
         )
     )
+
+
+def failed_syncs(session: Session, case: Case) -> list[SyncItem]:
+    """The case's parked changes (shown on the case page with a Retry button)."""
+    return list(
+        session.scalars(
+            select(SyncItem)
+            .where(SyncItem.case_id == case.id, SyncItem.state == SyncState.FAILED)
+            .order_by(SyncItem.id)
+        )
+    )
+
+
+def retry_sync(session: Session, case: Case, actor: str, item_id: str) -> SyncItem:
+    """Put the case's parked change `item_id` back in the queue (its error kept, so a
+    create looks in the remote before making a second ticket)."""
+    item = session.get(SyncItem, int(item_id)) if item_id.isdigit() else None
+    if item is None or item.case_id != case.id or item.state != SyncState.FAILED:
+        raise SyncRetryError("that change is not waiting for a retry on this case")
+    item.state, item.attempts, item.next_attempt_at = SyncState.PENDING, 0, utcnow()
+    record_event(session, case, "sync_retried", actor, connector=item.connector, sync=item.id)
+    return item

@@ -214,6 +214,9 @@ EVENTS: dict[str, Sentence] = {
         f"Could not update {d.get('connector', 'the ticket system')}: {d.get('error', '')}"
         " (see mailbot connectors status)"
     ),
+    "sync_retried": lambda d, a, b: (
+        f"Failed update to {d.get('connector', 'the ticket system')} sent again by {a}"
+    ),
     "remote_reply": lambda d, a, b: (
         f"Reply by {a} in ticket #{d.get('ticket', '?')}: {_q(d.get('text', ''), 300)}"
     ),
