@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mailbot.classifiers import ClassifierSettings
+from mailbot.connectors.settings import ConnectorSettings
 from mailbot.procedure.contacts import Contacts
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
 from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
@@ -29,7 +30,7 @@ from mailbot.settings_errors import SettingsError, problem_lines, rule, show_val
 ENV_VAR = "MAILBOT_CONFIG"
 
 # Fields of `Config` whose TOML key differs: a list of tables is written [[mailbox]].
-TOML_NAMES = {"mailboxes": "mailbox"}
+TOML_NAMES = {"mailboxes": "mailbox", "connectors": "connector"}
 
 
 class ConfigError(SettingsError):
@@ -579,6 +580,25 @@ class Config(_Section):
         "keys as the [policy] table of a policy file: start from one in examples/policies/ "
         "(`mailbot policy check FILE` validates it and summarises its deadlines).",
     )
+    connectors: tuple[ConnectorSettings, ...] = Field(
+        (),
+        description="One [[connector]] section per ticket system that cases are mirrored into "
+        "(see README, Connectors). Credentials come from token_env/token_file or username "
+        "with password_env/password_file, never inline.",
+        examples=[
+            [
+                {
+                    "kind": "rt",
+                    "name": "rt",
+                    "url": "https://rt.example.org",
+                    "queue": "Complaints",
+                    "username": "mailbot",
+                    "password_env": "MAILBOT_RT_PASSWORD",
+                    "case_url": "https://mailbot.example.org/cases/{reference}",
+                }
+            ]
+        ],
+    )
     source: str = Field("", exclude=True, description="Path the config was read from.")
 
     @model_validator(mode="after")
@@ -590,6 +610,22 @@ class Config(_Section):
                     f"{show_value(name)} is used twice; names must differ", f"mailboxes.{i}.name"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _unique_connectors(self) -> Config:
+        names = [c.name for c in self.connectors]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise rule(
+                    f"{show_value(name)} is used twice; names must differ", f"connectors.{i}.name"
+                )
+        return self
+
+    def connector(self, name: str) -> ConnectorSettings:
+        for settings in self.connectors:
+            if settings.name == name:
+                return settings
+        raise KeyError(name)
 
     def mailbox(self, name: str) -> Mailbox:
         for box in self.mailboxes:
@@ -604,7 +640,7 @@ class Config(_Section):
 
 def describe_errors(exc: ValidationError) -> list[str]:
     """Every error of validating `Config`, one line each: 'key: problem; fix'."""
-    return problem_lines(exc, Config, rename={"mailboxes": "mailbox"}, see="config.example.toml")
+    return problem_lines(exc, Config, rename=TOML_NAMES, see="config.example.toml")
 
 
 def describe_error(exc: ValidationError, prefix: str = "") -> str:

@@ -28,6 +28,7 @@ from mailbot.cases.jobs import TickReport, tick
 from mailbot.cases.retention import purge_due
 from mailbot.classifiers.base import Classifier
 from mailbot.config import Config, Mailbox
+from mailbot.connectors.registry import open_connector
 from mailbot.db.engine import Database
 from mailbot.db.health_models import OUTBOX
 from mailbot.db.types import utcnow
@@ -45,6 +46,8 @@ from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
 from mailbot.pipeline import PipelineContext, process_pending
 from mailbot.pipeline.prepare import Preparer
+from mailbot.sync.pull import pull_changes
+from mailbot.sync.push import OpenConnector, deliver_sync
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +86,19 @@ class RoundResult:
     processed: int = 0
     queued: int = 0  # procedure letters the SLA jobs put in the outbox
     sent: int = 0
+    synced: int = 0  # rows delivered to connectors, and changes brought back from them
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(self.fetched or self.processed or self.queued or self.sent)
+        return bool(self.fetched or self.processed or self.queued or self.sent or self.synced)
 
     def add(self, other: RoundResult) -> None:
         self.fetched += other.fetched
         self.processed += other.processed
         self.queued += other.queued
         self.sent += other.sent
+        self.synced += other.synced
         self.errors += other.errors
 
 
@@ -106,6 +111,7 @@ class Worker:
         now: Callable[[], datetime] = utcnow,
         open_source: OpenSource | None = None,
         open_transport: OpenTransport | None = None,
+        open_connector: OpenConnector = open_connector,
     ) -> None:
         self.config = config
         self.db = db
@@ -132,6 +138,7 @@ class Worker:
         self.open_transport: OpenTransport = open_transport or (
             lambda: SmtpConnection(config.smtp, smtp_password, tokens=self.tokens.get("smtp"))
         )
+        self.open_connector = open_connector
         self._backoff = {
             box.name: Backoff(timedelta(seconds=min(box.poll_interval, 60)))
             for box in config.mailboxes
@@ -232,6 +239,20 @@ class Worker:
             self._health(record.succeeded, OUTBOX)
         return sent
 
+    def sync_connectors(self) -> int:
+        """Deliver the sync queue to the ticket systems, then bring their changes back
+        (mailbot.sync); a remote that is down only delays its own rows."""
+        if not self.config.connectors:
+            return 0
+        try:
+            with self._db_lock:
+                pushed = deliver_sync(self.db, self.config, self.open_connector, self.now)
+                pulled = pull_changes(self.db, self.config, self.open_connector, self.now)
+        except OperationalError as exc:
+            log.error("connectors: %s; will retry", _one_line(exc))
+            return 0
+        return pushed.done + pulled.events
+
     # --- burst mode ---------------------------------------------------------------------------
 
     def run_round(self) -> RoundResult:
@@ -250,6 +271,7 @@ class Worker:
             result.errors += report.errors
         result.queued += self.check_alerts()
         result.sent = self.deliver_outbox()
+        result.synced = self.sync_connectors()
         return result
 
     def run_once(self, max_rounds: int = 1000) -> RoundResult:
@@ -348,6 +370,7 @@ class Worker:
     def _deliver_job(self) -> None:
         self.process_pending()  # catches messages left by a crash or by `mailbot reprocess`
         self.deliver_outbox()
+        self.sync_connectors()
 
     def _wake(self, job_id: str) -> Callable[[], None]:
         def wake() -> None:

@@ -25,6 +25,7 @@ from fakes import FakeEnv
 from support import MailEnv
 
 from mailbot.localmail import Dovecot, Postgres, SmtpServer
+from mailbot.localmail.rt import RequestTracker
 
 
 @contextmanager
@@ -92,6 +93,20 @@ def postgres() -> Iterator[Postgres]:
             pytest.fail(f"CI=true but {reason}", pytrace=False)
         pytest.skip(reason)
     with _server_dir("mailbot-postgres-") as root, Postgres(root) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def request_tracker() -> Iterator[RequestTracker]:
+    """A throwaway Request Tracker 5 (Debian's request-tracker5) on 127.0.0.1. Skipped when
+    it is not installed, except on CI (CI=true), where the RT tests must not turn green
+    unrun."""
+    if not RequestTracker.available():
+        reason = "request-tracker5 not installed; run scripts/install-system-deps"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}", pytrace=False)
+        pytest.skip(reason)
+    with _server_dir("mailbot-rt-") as root, RequestTracker(root) as server:
         yield server
 
 

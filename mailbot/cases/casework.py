@@ -21,6 +21,7 @@ from mailbot.cases import wording
 from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
+from mailbot.cases.sync import queue_change
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
@@ -504,6 +505,7 @@ def update_details(
         except TransitionError as exc:
             raise CaseworkError(str(exc)) from None
         changes["priority"] = [was, priority]
+        queue_change(session, case, "fields", user.username, priority=priority)
     answers = log_answers(session, case)
     before = dict(answers)
     for name, value in values.items():
@@ -546,9 +548,12 @@ def change_status(
     outcome = outcome.strip()
     if case.status == "closed" and status != "closed" and not user.at_least("manager"):
         raise CaseworkError("only a manager can reopen a closed case")
+    was = case.status
     try:
         with session.begin_nested():
             _change_status(session, case, user, status, stage, outcome, policy, now)
+            if case.status != was:
+                queue_change(session, case, "fields", user.username, status=case.status)
     except (TransitionError, CaseworkError) as exc:
         record_event(
             session,
@@ -626,6 +631,8 @@ def add_note(session: Session, case: Case, user: User, text: str) -> None:
     if not text:
         raise CaseworkError("the note is empty")
     record_event(session, case, "note", user.username, text=text[:20000])
+    note = f"Note by {user.username}:\n\n{text}"
+    queue_change(session, case, "comment", user.username, text=note)
 
 
 def case_year(config_tz: str, when: date | datetime) -> int:

@@ -202,6 +202,35 @@ EVENTS: dict[str, Sentence] = {
     "marked_confidential": lambda d, a, b: "Marked confidential",
     "confidential_removed": lambda d, a, b: "No longer confidential",
     "note": lambda d, a, b: f"Internal note: {_q(d.get('text', ''), 300)}",
+    # connectors (mailbot.sync): the case mirrored in a ticket system, and back
+    "remote_ticket_created": lambda d, a, b: (
+        f"Mirrored to {d.get('connector', 'a ticket system')} as ticket #{d.get('ticket', '?')}"
+    ),
+    "remote_ticket_linked": lambda d, a, b: (
+        f"Linked to the existing ticket #{d.get('ticket', '?')} in "
+        f"{d.get('connector', 'a ticket system')} (it was created before a restart)"
+    ),
+    "sync_failed": lambda d, a, b: (
+        f"Could not update {d.get('connector', 'the ticket system')}: {d.get('error', '')}"
+        " (see mailbot connectors status)"
+    ),
+    "sync_retried": lambda d, a, b: (
+        f"Failed update to {d.get('connector', 'the ticket system')} sent again by {a}"
+    ),
+    "remote_reply": lambda d, a, b: (
+        f"Reply by {a} in ticket #{d.get('ticket', '?')}: {_q(d.get('text', ''), 300)}"
+    ),
+    "remote_comment": lambda d, a, b: (
+        f"Comment by {a} in ticket #{d.get('ticket', '?')}: {_q(d.get('text', ''), 300)}"
+    ),
+    "remote_status_changed": lambda d, a, b: (
+        f"Ticket #{d.get('ticket', '?')} set to {d.get('now', '?')} by {a}: the case is "
+        f"{status_word(str(d.get('case_status', '')))}"
+    ),
+    "remote_change_refused": lambda d, a, b: (
+        f"Ticket #{d.get('ticket', '?')} set to {d.get('now', '?')} by {a}, which the case "
+        f"could not follow{_why(d)}"
+    ),
     "transition_refused": _refused,
     # data protection (mailbot.cases.retention)
     "legal_hold_set": lambda d, a, b: f"Put on legal hold: never destroyed until cleared{_why(d)}",

@@ -165,6 +165,7 @@ def _register() -> None:
         auth,
         cases,
         classify,
+        connectors,
         demo,
         held,
         operate,
@@ -193,6 +194,7 @@ def _register() -> None:
         templates.templates,
         *auth.COMMANDS,
         *status.COMMANDS,
+        *connectors.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)

@@ -19,6 +19,7 @@ from mailbot.pipeline.steps import (
     bounce,
     case,
     classify,
+    connectors,
     duplicate,
     loop_guard,
     policy,
@@ -41,6 +42,7 @@ STEPS: tuple[Step, ...] = (
     classify,  # the classifier's verdict and evidence, on the case
     policy,  # priority, stage, suspension, compliment copy (new cases)
     acknowledge,  # the acknowledgement into the outbox (new cases)
+    connectors,  # the case into the sync queue for the ticket systems that mirror it
 )
 
 

@@ -87,6 +87,7 @@ def routes() -> list[Any]:
         Route("/cases/{reference}/details", views.case_details, methods=["POST"]),
         Route("/cases/{reference}/status", views.case_status, methods=["POST"]),
         Route("/cases/{reference}/confidential", views.case_confidential, methods=["POST"]),
+        Route("/cases/{reference}/sync-retry", views.case_sync_retry, methods=["POST"]),
         Route("/cases/{reference}/deliverable", views.case_deliverable, methods=["POST"]),
         Route("/cases/{reference}/legal-hold", privacy.case_legal_hold, methods=["POST"]),
         Route("/cases/{reference}/note", views.case_note, methods=["POST"]),

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from mailbot.cases.casework import CaseworkError
 from mailbot.cases.references import tag_subject
 from mailbot.cases.store import record_event
+from mailbot.cases.sync import queue_change
 from mailbot.cases.threading import thread_key
 from mailbot.config import Config
 from mailbot.db.models import Case, Message, Outbox
@@ -93,6 +94,7 @@ def queue_reply(
     record_event(
         session, case, "reply_queued", user.username, outbox=item, to=case.customer_address
     )
+    queue_change(session, case, "reply", user.username, text=body.strip())
     return item
 
 

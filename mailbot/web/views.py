@@ -19,6 +19,8 @@ from mailbot.cases import casework as cw
 from mailbot.cases import wording
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
+from mailbot.cases.sync import SyncRetryError, failed_syncs, retry_sync
+from mailbot.cases.sync import links as remote_links
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
@@ -341,6 +343,8 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         children=children,
         reply_token=secrets.token_urlsafe(16),
         undeliverable=cw.undeliverable(session, case),
+        remote_tickets=remote_links(session, case),
+        failed_syncs=failed_syncs(session, case),
     )
 
 
@@ -394,6 +398,17 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
 def case_confidential(request: Request, session: Session, user: User, form: FormData) -> Response:
     case = _case_or_404(session, user, request)
     cw.set_confidential(session, case, user, form.get("confidential") == "1")
+    return _back(request, f"/cases/{case.reference}")
+
+
+@action(role="manager")
+def case_sync_retry(request: Request, session: Session, user: User, form: FormData) -> Response:
+    case = _case_or_404(session, user, request)
+    try:
+        retry_sync(session, case, user.username, form_text(form, "sync", 20))
+        flash(request, "The update will be sent again at the next worker pass")
+    except SyncRetryError as exc:
+        flash(request, str(exc), "error")
     return _back(request, f"/cases/{case.reference}")
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 import mailbot.db.health_models  # registers mailbox health and incidents
+import mailbot.db.sync_models
 import mailbot.db.web_models  # noqa: F401  (registers the web UI's tables)
 from mailbot.db.models import Base
 
