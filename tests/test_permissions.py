@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/cases/{reference}/note"): "agent",
     ("POST", "/cases/{reference}/reply"): "agent",
     ("POST", "/cases/{reference}/split"): "agent",
+    ("POST", "/cases/{reference}/sync-retry"): "manager",
     ("GET", "/attachments/{attachment_id:int}"): "agent",
     ("GET", "/account"): "agent",
     ("POST", "/account/password"): "agent",
