@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.cases import wording
+from mailbot.cases import deadlines, wording
 from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
@@ -332,6 +332,9 @@ class CaseFilters:
     overdue: bool = False
     confidential: bool = False
     q: str = ""
+    owner: str = ""  # a username; "none": nobody's (mailbot.cases.assignment)
+    at_risk: bool = False  # due within two working days (mailbot.cases.deadlines)
+    active: bool = False  # not closed
 
     @classmethod
     def from_query(cls, params: Any) -> CaseFilters:
@@ -348,6 +351,9 @@ class CaseFilters:
             overdue=get("overdue") == "1",
             confidential=get("confidential") == "1",
             q=get("q"),
+            owner=get("owner"),
+            at_risk=get("at_risk") == "1",
+            active=get("active") == "1",
         )
 
     def problems(self, allowed: dict[str, list[str]]) -> dict[str, str]:
@@ -402,7 +408,24 @@ def search_cases(
     now: datetime,
     page: int = 1,
     per_page: int = 100,
+    calendar: WorkingCalendar | None = None,
 ) -> CasePage:
+    query = filtered_cases(user, filters, now, calendar)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # A page past the end (the list shrank since the link was made) shows the last page.
+    page = min(page, max(1, -(-total // per_page)))
+    rows = session.scalars(
+        query.order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return CasePage(list(rows), total, page, per_page)
+
+
+def filtered_cases(
+    user: User, filters: CaseFilters, now: datetime, calendar: WorkingCalendar | None = None
+) -> Select[Case]:
+    """The case list's query for `filters` (unordered): the list, its exports and counts."""
     query = visible_cases(user)
     for column, value in (
         (Case.status, filters.status),
@@ -415,7 +438,17 @@ def search_cases(
         if value:
             query = query.where(column == value)
     if filters.overdue:
-        query = query.where(Case.status != "closed", Case.due_at < now)
+        query = query.where(deadlines.overdue(now))
+    if filters.active:
+        query = query.where(deadlines.not_closed())
+    if filters.at_risk:
+        query = query.where(deadlines.at_risk(now, calendar or Policy().working_calendar()))
+    if filters.owner == "none":
+        query = query.where(Case.owner_id.is_(None))
+    elif filters.owner:
+        query = query.where(
+            Case.owner_id.in_(select(User.id).where(User.username == filters.owner))
+        )
     if filters.confidential:
         query = query.where(Case.confidential.is_(True))
     if filters.q:
@@ -429,15 +462,7 @@ def search_cases(
                 Case.summary.ilike(like),
             )
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    # A page past the end (the list shrank since the link was made) shows the last page.
-    page = min(page, max(1, -(-total // per_page)))
-    rows = session.scalars(
-        query.order_by(Case.received_at.desc(), Case.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    return CasePage(list(rows), total, page, per_page)
+    return query
 
 
 def working_days_left(due: datetime | None, now: datetime, calendar: WorkingCalendar) -> int | None:

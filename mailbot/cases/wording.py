@@ -55,6 +55,8 @@ LETTERS: dict[str, str] = {
     "acknowledgement_at_risk": "Alert to customer services that the acknowledgement is late",
     "daily_digest": "Daily digest",
     "reply": "Reply",
+    "assignment": "Assignment notice to the new owner",
+    "monthly_report": "Monthly report",
 }
 
 # Automatic mail by the loop guard's verdict (mailbot.mail.loopguard.Kind, except "human").
@@ -147,6 +149,17 @@ def _refused(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     return f"Change refused{_why(d)}"
 
 
+def _assigned(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
+    text = f"Assigned to {d.get('owner_name') or d.get('owner') or '?'} by {actor}"
+    if d.get("was"):
+        text += f" (was {d['was']})"
+    if d.get("how") == "bulk":
+        text += " in bulk"
+    if d.get("told") == "no address":
+        text += "; not emailed: the account has no address"
+    return text
+
+
 EVENTS: dict[str, Sentence] = {
     # mail in
     "message_received": _received,
@@ -203,6 +216,10 @@ EVENTS: dict[str, Sentence] = {
     "confidential_removed": lambda d, a, b: "No longer confidential",
     "note": lambda d, a, b: f"Internal note: {_q(d.get('text', ''), 300)}",
     "transition_refused": _refused,
+    "assigned": _assigned,
+    "unassigned": lambda d, a, b: (
+        f"No longer assigned{' to ' + str(d['was']) if d.get('was') else ''} ({a})"
+    ),
 }
 
 SUFFIXES = ("_queued", "_sent", "_suppressed")

@@ -10,6 +10,7 @@ shipped ones.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import click
@@ -116,6 +117,11 @@ def sample_context(config: Config, name: str, now: datetime | None = None) -> di
             "at_risk": [],
         },
         "acknowledgement_at_risk": {"deadline": later, "error": "550 5.1.1 mailbox unknown"},
+        "assignment": {
+            "owner": SimpleNamespace(display_name="Sam Jones", username="sam"),
+            "assigned_by": "Morgan Manager",
+            "was_name": "",
+        },
     }
     return {**context, **samples.get(name, {})}
 

@@ -194,6 +194,8 @@ class Case(Base):
     holds: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
     vip: Mapped[bool] = mapped_column(Boolean, default=False)
     issue_arose_on: Mapped[date | None]
+    # The member of staff who owns the case (mailbot.cases.assignment); None: nobody yet.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="case", foreign_keys="Message.case_id"

@@ -24,7 +24,7 @@ from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
-from mailbot.web import auth, users, views
+from mailbot.web import auth, managers, users, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
@@ -75,6 +75,7 @@ def routes() -> list[Any]:
         Route("/login", auth.login_page, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),
         Route("/logout", auth.logout, methods=["POST"]),
+        *managers.routes(),
         Route("/triage", views.triage_page),
         Route("/triage/{reference}/label", views.triage_label, methods=["POST"]),
         Route("/triage/{reference}/attach", views.triage_attach, methods=["POST"]),

@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from mailbot.cases import assignment, wording
 from mailbot.cases import casework as cw
-from mailbot.cases import wording
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
@@ -72,6 +72,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
         possible=cw.possible_matches(session, user),
         labels=cw.label_names(_web(request).config.policy),
         highlight=highlight,
+        staff=assignment.staff(session),
     )
 
 
@@ -197,7 +198,12 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
     filters = filters.without(problems)
     now = utcnow()
     found = cw.search_cases(
-        session, user, filters, now, page=cw.page_number(request.query_params.get("page"))
+        session,
+        user,
+        filters,
+        now,
+        page=cw.page_number(request.query_params.get("page")),
+        calendar=policy.working_calendar(),
     )
     rows = found.cases
     managers = sorted({m for m in session.scalars(select(Case.referral_manager).distinct()) if m})
@@ -219,6 +225,9 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         managers=managers,
         labels=cw.label_names(policy),
         status_code=400 if problems else 200,
+        owners=assignment.owners(session, rows),
+        staff=assignment.staff(session),
+        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
     )
 
 
@@ -341,6 +350,8 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         children=children,
         reply_token=secrets.token_urlsafe(16),
         undeliverable=cw.undeliverable(session, case),
+        owner=assignment.owners(session, [case]).get(case.id),
+        staff=assignment.staff(session),
     )
 
 
