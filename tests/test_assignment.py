@@ -149,9 +149,7 @@ def test_assign_from_the_case_page_the_triage_queue_and_in_bulk(
 
     triage = client.get("/triage").text
     assert f'action="/cases/{refs[1]}/assign"' in triage
-    response = post(
-        client, f"/cases/{refs[1]}/assign", {"owner": "sam", "next": "/triage"}
-    )
+    response = post(client, f"/cases/{refs[1]}/assign", {"owner": "sam", "next": "/triage"})
     assert response.headers["location"] == "/triage"
 
     token_page = "/cases"

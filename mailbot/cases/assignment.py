@@ -185,10 +185,7 @@ def workload(session: Session, now: datetime, calendar: WorkingCalendar) -> list
         .group_by(Case.owner_id)
     ).all()
     counts = {owner: (int(n), int(r or 0), int(o or 0)) for owner, n, r, o in rows}
-    people = [
-        Workload(u, *counts.get(u.id, (0, 0, 0)))
-        for u in staff(session)
-    ]
+    people = [Workload(u, *counts.get(u.id, (0, 0, 0))) for u in staff(session)]
     people.sort(key=lambda w: (-w.overdue, -w.at_risk, -w.open, w.username))
     nobody = Workload(None, *counts.get(None, (0, 0, 0)))
     return [*people, nobody]
