@@ -255,6 +255,15 @@ class Templates(_Section):
     )
 
 
+class Reports(_Section):
+    monthly_to: tuple[str, ...] = Field(
+        (),
+        description="Managers who get the monthly complaints report by email, on the first "
+        "working day of each month after contacts.digest_at (once). Empty: nobody.",
+        examples=[["head.of.service@example.org"]],
+    )
+
+
 class Web(_Section):
     host: str = Field("127.0.0.1", description="Address `mailbot web` listens on.")
     port: int = Field(8025, ge=1, le=65535, description="Port `mailbot web` listens on.")
@@ -340,6 +349,9 @@ class Config(_Section):
         "the case).",
     )
     web: Web = Field(default_factory=Web, description="The triage web UI (`mailbot web`).")
+    reports: Reports = Field(
+        default_factory=Reports, description="Managers' reports (`mailbot report`)."
+    )
     logging: Logging = Field(
         default_factory=Logging, description="Logs: to stderr, one line per event."
     )

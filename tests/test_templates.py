@@ -25,6 +25,7 @@ LETTERS = (
     "daily_digest",
     "acknowledgement_at_risk",
     "assignment",
+    "monthly_report",
 )
 
 
@@ -42,6 +43,7 @@ def test_every_letter_renders_text_and_html_with_organisation_and_signature(name
         "daily_digest",
         "acknowledgement_at_risk",
         "assignment",
+        "monthly_report",
     ):
         assert "Jo Bloggs" in letter.text  # customer letters are signed
     # Plain text: one line per paragraph, no runs of blank lines.

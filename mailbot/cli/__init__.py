@@ -168,6 +168,7 @@ def _register() -> None:
         held,
         operate,
         policy,
+        report,
         sla,
         templates,
         users,
@@ -184,6 +185,7 @@ def _register() -> None:
         classify.classify,
         policy.policy,
         sla.sla,
+        report.report,
         templates.templates,
     ):
         main.add_command(command)

@@ -122,8 +122,19 @@ def sample_context(config: Config, name: str, now: datetime | None = None) -> di
             "assigned_by": "Morgan Manager",
             "was_name": "",
         },
+        "monthly_report": {"report": _sample_report(config, now), "charts": {}},
     }
     return {**context, **samples.get(name, {})}
+
+
+def _sample_report(config: Config, now: datetime) -> Any:
+    from mailbot.reports.figures import Period, Row, compute
+
+    rows = [
+        Row(c.reference, c.label, c.received_at, c.category, c.priority, department="Waste")
+        for c in _sample_cases(now - timedelta(days=30))
+    ]
+    return compute(config.policy, rows, Period.last_complete("monthly", now.date()))
 
 
 @click.group("templates")
