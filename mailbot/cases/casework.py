@@ -335,6 +335,8 @@ class CaseFilters:
     owner: str = ""  # a username; "none": nobody's (mailbot.cases.assignment)
     at_risk: bool = False  # due within two working days (mailbot.cases.deadlines)
     active: bool = False  # not closed
+    since: str = ""  # received on or after this day (YYYY-MM-DD, office clock)
+    until: str = ""  # received on or before this day
 
     @classmethod
     def from_query(cls, params: Any) -> CaseFilters:
@@ -354,6 +356,8 @@ class CaseFilters:
             owner=get("owner"),
             at_risk=get("at_risk") == "1",
             active=get("active") == "1",
+            since=get("since"),
+            until=get("until"),
         )
 
     def problems(self, allowed: dict[str, list[str]]) -> dict[str, str]:
@@ -441,6 +445,12 @@ def filtered_cases(
         query = query.where(deadlines.overdue(now))
     if filters.active:
         query = query.where(deadlines.not_closed())
+    zone = (calendar or Policy().working_calendar()).zone
+    for text, after in ((filters.since, True), (filters.until, False)):
+        with suppress(ValueError):  # not a date: no filter (the list says what it shows)
+            day = date.fromisoformat(text) + (timedelta() if after else timedelta(days=1))
+            moment = datetime.combine(day, datetime.min.time(), zone)
+            query = query.where(Case.received_at >= moment if after else Case.received_at < moment)
     if filters.at_risk:
         query = query.where(deadlines.at_risk(now, calendar or Policy().working_calendar()))
     if filters.owner == "none":

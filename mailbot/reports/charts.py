@@ -8,6 +8,7 @@ staff can never become markup in the page.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,7 @@ class Chart:
     link: str = ""  # where a click goes (the dashboard's filtered case list)
 
 
-def _figure(title: str, width: float = 6.0, height: float = 3.0) -> tuple[Figure, object]:
+def new_figure(title: str, width: float = 6.0, height: float = 3.0) -> tuple[Figure, object]:
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     ax = fig.subplots()
     ax.set_title(title, loc="left", fontsize=11, fontweight="bold")
@@ -45,7 +46,7 @@ def bar(
     horizontal: bool = True,
 ) -> Figure:
     """One bar per key, labelled with its value (an empty chart says "none")."""
-    fig, ax = _figure(title, height=max(2.0, 0.45 * len(values) + 1.0) if horizontal else 3.0)
+    fig, ax = new_figure(title, height=max(2.0, 0.45 * len(values) + 1.0) if horizontal else 3.0)
     names, numbers = list(values), list(values.values())
     if not names:
         ax.text(0.5, 0.5, "none in this period", ha="center", va="center", color=GREY)  # type: ignore[attr-defined]
@@ -64,7 +65,7 @@ def bar(
 
 
 def trend(title: str, periods: Sequence[str], series: dict[str, Sequence[float]]) -> Figure:
-    fig, ax = _figure(title)
+    fig, ax = new_figure(title)
     for (name, values), colour in zip(series.items(), (BLUE, RED, GREEN, AMBER), strict=False):
         ax.plot(periods, values, marker="o", label=name, color=colour)  # type: ignore[attr-defined]
     ax.legend(frameon=False, fontsize=9)  # type: ignore[attr-defined]
@@ -105,12 +106,33 @@ def report_charts(report: Report) -> list[Chart]:
     ]
 
 
+_STYLE = re.compile(r' style="([^"]*)"')
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
+
+
+def _attributes(match: re.Match[str]) -> str:
+    pairs = (part.split(":", 1) for part in match.group(1).split(";") if ":" in part)
+    return "".join(f' {name.strip()}="{value.strip()}"' for name, value in pairs)
+
+
 def svg(figure: Figure) -> str:
-    """The chart as an <svg> element (no XML prolog) to put in a page."""
+    """The chart as an <svg> element (no XML prolog) to put in a page.
+
+    The web UI's Content-Security-Policy allows no inline styles, so matplotlib's
+    `style="fill: …"` become SVG presentation attributes (`fill="…"`), which it allows.
+    """
     out = io.StringIO()
     figure.savefig(out, format="svg", metadata={"Date": None})
     text = out.getvalue()
-    return text[text.index("<svg") :]
+    text = _STYLE_ELEMENT.sub("", text[text.index("<svg") :])
+    text = text.replace(' target="_blank"', "")  # a bar's link opens in the same tab
+    return _STYLE.sub(_attributes, text)
+
+
+def link_bars(bars: object, urls: Sequence[str]) -> None:
+    """Make each bar a link in the SVG (the dashboard's click-through to the case list)."""
+    for patch, url in zip(bars, urls, strict=False):  # type: ignore[call-overload]
+        patch.set_url(url)
 
 
 def png(figure: Figure, dpi: int = 110) -> bytes:

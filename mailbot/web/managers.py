@@ -1,4 +1,5 @@
-"""Managers' tools in the web UI: assignment (case page, triage, bulk), workload.
+"""Managers' tools in the web UI: assignment (case page, triage, bulk), workload, the
+dashboard (the managers' landing page) and reports.
 
 Thin views over mailbot.cases.assignment (the rules, shared with the CLI).
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -19,6 +21,11 @@ from mailbot.cases import casework as cw
 from mailbot.db.models import Case
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
+from mailbot.reports import dashboard, formats
+from mailbot.reports.charts import svg
+from mailbot.reports.figures import Kind, Period, PeriodError
+from mailbot.reports.load import report as load_report
+from mailbot.web.accounts import audit
 from mailbot.web.auth import action, page
 from mailbot.web.context import Web, flash, form_text, render
 
@@ -96,8 +103,64 @@ def workload_page(request: Request, session: Session, user: User) -> Response:
     return render(request, "workload.html", user, nav="workload", rows=rows)
 
 
+@page()
+def home(request: Request, session: Session, user: User) -> Response:
+    """The landing page: the dashboard for managers, the triage queue for agents."""
+    return RedirectResponse("/dashboard" if user.at_least("manager") else "/triage", 303)
+
+
+@page(role="manager")
+def dashboard_page(request: Request, session: Session, user: User) -> Response:
+    web = _web(request)
+    board = dashboard.dashboard(session, web.config.policy, utcnow())
+    charts = [(c, Markup(svg(c.figure))) for c in dashboard.charts(board)]
+    return render(request, "dashboard.html", user, nav="dashboard", board=board, charts=charts)
+
+
+def _period(request: Request, web: Web) -> Period:
+    kind: Kind = "annual" if request.query_params.get("kind") == "annual" else "monthly"
+    text = str(request.query_params.get("period", "")).strip()
+    today = web.config.policy.working_calendar().local(utcnow()).date()
+    if text:
+        try:
+            return Period.parse(kind, text)
+        except PeriodError as exc:
+            flash(request, str(exc).removeprefix("--"), "error")
+    return Period.last_complete(kind, today)
+
+
+@page(role="manager")
+def reports_page(request: Request, session: Session, user: User) -> Response:
+    web = _web(request)
+    period = _period(request, web)
+    figures = load_report(session, web.config.policy, period)
+    html = formats.as_html(web.config, web.letters, figures)
+    return render(request, "reports.html", user, nav="reports", period=period, report_html=html)
+
+
+@page(role="manager")
+def report_download(request: Request, session: Session, user: User) -> Response:
+    web = _web(request)
+    period = _period(request, web)
+    fmt = str(request.query_params.get("format", "csv"))
+    if fmt not in formats.FORMATS:
+        raise HTTPException(400, f"format: choose from {', '.join(formats.FORMATS)}")
+    figures = load_report(session, web.config.policy, period)
+    audit(session, user.username, "report_downloaded", period.key, format=fmt)
+    media = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
+    return Response(
+        formats.write(web.config, web.letters, figures, fmt),
+        media_type=media.get(fmt, "text/html"),
+        headers={"Content-Disposition": f'attachment; filename="report-{period.key}.{fmt}"'},
+    )
+
+
 def routes() -> list[Any]:
     return [
+        Route("/", home),
+        Route("/dashboard", dashboard_page),
+        Route("/reports", reports_page),
+        Route("/reports/download", report_download),
         Route("/cases/assign", assign_bulk, methods=["POST"]),
         Route("/cases/{reference}/assign", assign_case, methods=["POST"]),
         Route("/workload", workload_page),
