@@ -3,6 +3,8 @@ the dashboard links to, and the case-log export (mailbot.web.managers)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,3 +64,27 @@ def test_received_day_filters_follow_the_office_clock(client: TestClient) -> Non
     assert "CS-C" in page and "CS-I" not in page
     page = client.get("/cases?since=2026-12-01&until=2026-12-01").text
     assert "CS-I" in page and "CS-C" not in page
+
+
+def test_the_case_log_exports_as_csv_with_the_list_filters(client: TestClient) -> None:
+    login(client, "agent")
+    response = client.get("/cases.csv?label=complaint&since=2026-11-01&until=2026-11-30")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["Reference", "Date received", "Complainant name", "Email"]
+    assert "Owner" in header and "Referral manager" in header
+    # November's complaints, oldest first; CS-G is confidential: not for agents.
+    assert [r[0] for r in body] == ["CS-A", "CS-B", "CS-C"]
+    assert body[0][header.index("Outcome")] == "Upheld: we are sorry"
+    assert body[2][header.index("Date received")] == "2026-11-30 23:30"
+    client.cookies.clear()
+    login(client, "manager")
+    text = client.get("/cases.csv?label=complaint&since=2026-11-01&until=2026-11-30").text
+    assert "CS-G" in text
+
+
+def test_a_formula_in_customer_text_is_defused() -> None:
+    from mailbot.cases.export import _safe
+
+    assert _safe("=HYPERLINK(1)") == "'=HYPERLINK(1)" and _safe("Pat") == "Pat"

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from mailbot.cases import assignment
+from mailbot.cases import assignment, export
 from mailbot.cases import casework as cw
 from mailbot.db.models import Case
 from mailbot.db.types import utcnow
@@ -155,8 +155,26 @@ def report_download(request: Request, session: Session, user: User) -> Response:
     )
 
 
+@page()
+def case_log_export(request: Request, session: Session, user: User) -> Response:
+    """The case list as CSV: the same filters, every page, the Customer Services Log's fields."""
+    web = _web(request)
+    filters = cw.CaseFilters.from_query(request.query_params)
+    if filters.confidential and not user.at_least("manager"):
+        raise HTTPException(403, "confidential cases need the manager role")
+    audit(session, user.username, "case_log_exported", query=str(request.url.query)[:500])
+    # Written out here, inside the request's transaction (a stream would outlive it).
+    body = "".join(export.case_log_csv(session, user, filters, utcnow(), web.config.policy))
+    return Response(
+        body.encode("utf-8-sig"),  # with a BOM: spreadsheet programs then read UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="case-log.csv"'},
+    )
+
+
 def routes() -> list[Any]:
     return [
+        Route("/cases.csv", case_log_export),
         Route("/", home),
         Route("/dashboard", dashboard_page),
         Route("/reports", reports_page),
