@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -187,3 +188,31 @@ def test_workload_is_for_managers(client: TestClient, db: Database) -> None:
     login(client, "manager")
     page = client.get("/workload").text
     assert "Nobody (unassigned)" in page and 'href="/cases?owner=none&amp;overdue=1"' in page
+
+
+def test_assign_and_workload_from_the_command_line(db: Database, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mailbot.cli import main
+
+    ref = seed_case(db)
+    config = tmp_path / "mailbot.toml"
+    config.write_text(
+        f'[database]\nurl = "{db.url}"\n[[mailbox]]\nname = "customerservices"\n'
+        'address = "customerservices@example.org"\nhost = "127.0.0.1"\n'
+        'username = "customerservices"\n'
+    )
+    runner = CliRunner()
+    done = runner.invoke(
+        main, ["--config", str(config), "assign", ref, "--to", "sam", "--by", "manager"]
+    )
+    assert done.exit_code == 0, done.output
+    assert done.output == f"{ref}: assigned to sam\n"
+    bad = runner.invoke(
+        main, ["--config", str(config), "assign", ref, "--to", "ghost", "--by", "manager"]
+    )
+    assert bad.exit_code == 2 and "--to: no active account 'ghost'" in bad.output
+    table = runner.invoke(main, ["--config", str(config), "workload"]).output
+    assert re.search(r"^sam\s+1\s+[01]\s+0$", table, re.MULTILINE), table
+    with db.transaction() as s:
+        assert s.scalars(select(Outbox.to_addr)).all() == ["sam@example.org"]

@@ -162,6 +162,7 @@ def _whole_summaries(group: click.Group) -> None:
 
 def _register() -> None:
     from mailbot.cli import (
+        assign,
         cases,
         classify,
         demo,
@@ -178,6 +179,7 @@ def _register() -> None:
     for command in (
         *operate.COMMANDS,
         *cases.COMMANDS,
+        *assign.COMMANDS,
         *held.COMMANDS,
         demo.demo,
         web.web,
