@@ -93,7 +93,7 @@ def dashboard(session: Session, policy: Policy, now: datetime) -> Dashboard:
         | {p: n for p, n in grades.items() if p not in policy.priorities},
         days=days,
         arrivals={label: [seen[(label, d)] for d in days] for label in LABELS},
-        month=load_report(session, policy, Period.month(today.year, today.month)),
+        month=load_report(session, policy, Period.month(today.year, today.month), trend=False),
     )
 
 

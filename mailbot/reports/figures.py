@@ -245,11 +245,18 @@ class _Figures:
     def __init__(self, policy: Policy, rows: Sequence[Row]) -> None:
         self.policy, self.rows = policy, rows
         self.calendar = policy.working_calendar()
+        self._days: dict[datetime, date] = {}
+        self._deadlines: dict[int, datetime | None] = {}
+
+    def day(self, moment: datetime) -> date:
+        """The office-clock day of `moment` (remembered: each row is asked many times)."""
+        found = self._days.get(moment)
+        if found is None:
+            found = self._days[moment] = self.calendar.local(moment).date()
+        return found
 
     def within(self, moment: datetime | None, period: Period) -> bool:
-        return moment is not None and period.start <= self.calendar.local(moment).date() < (
-            period.end
-        )
+        return moment is not None and period.start <= self.day(moment) < period.end
 
     def received(self, period: Period) -> list[Row]:
         return [r for r in self.rows if self.within(r.received_at, period)]
@@ -260,10 +267,14 @@ class _Figures:
         ]
 
     def ack_deadline(self, row: Row) -> datetime | None:
+        if id(row) in self._deadlines:
+            return self._deadlines[id(row)]
         try:
-            return sla.acknowledge_by(self.policy, row.received_at, row.priority, row.label)
+            found = sla.acknowledge_by(self.policy, row.received_at, row.priority, row.label)
         except KeyError:  # a grade this policy does not have
-            return None
+            found = None
+        self._deadlines[id(row)] = found
+        return found
 
     def acknowledgement(self, received: Sequence[Row]) -> Target:
         answered = within = 0
@@ -287,9 +298,15 @@ class _Figures:
 
 
 def compute(
-    policy: Policy, rows: Sequence[Row], period: Period, *, show_confidential: bool = True
+    policy: Policy,
+    rows: Sequence[Row],
+    period: Period,
+    *,
+    show_confidential: bool = True,
+    trend: bool = True,
 ) -> Report:
-    """The report of `period` from every case row that may touch it (and the trend's)."""
+    """The report of `period` from every case row that may touch it (and the trend's;
+    `trend=False`: this period alone, as the dashboard shows it)."""
     f = _Figures(policy, rows)
     received = f.received(period)
     complaints = [r for r in received if r.label == "complaint"]
@@ -324,9 +341,9 @@ def compute(
         outcome_kind(r.outcome) if r.stage == "appeal" and r.outcome_at else "pending"
         for r in appealed
     )
-    trend: list[Period] = [period]
-    for _ in range(TREND_PERIODS[period.kind]):
-        trend.insert(0, trend[0].previous())
+    periods: list[Period] = [period]
+    for _ in range(TREND_PERIODS[period.kind] if trend else 0):
+        periods.insert(0, periods[0].previous())
     outcomes = Counter(outcome_kind(r.outcome) for r in decided)
     return Report(
         period=period,
@@ -347,6 +364,6 @@ def compute(
             r.department or "(none)" for r in received if r.label == "compliment"
         ),
         top_causes=Counter(r.category or "(none)" for r in complaints).most_common(TOP_CAUSES),
-        trend=[f.trend_point(p) for p in trend],
+        trend=[f.trend_point(p) for p in periods],
         late=sorted(late),
     )

@@ -48,10 +48,10 @@ def _holds(raw: object) -> tuple[Hold, ...]:
     return tuple(out)
 
 
-def load_rows(session: Session, period: Period) -> list[Row]:
+def load_rows(session: Session, period: Period, trend: bool = True) -> list[Row]:
     """Cases received in the period or its trend, or decided or appealed in the period."""
     first = period
-    for _ in range(TREND_PERIODS[period.kind]):
+    for _ in range(TREND_PERIODS[period.kind] if trend else 0):
         first = first.previous()
     # A day's margin either side: the office clock may be hours off UTC.
     since = datetime.combine(first.start, time.min, UTC) - timedelta(days=1)
@@ -74,6 +74,13 @@ def load_rows(session: Session, period: Period) -> list[Row]:
 
 
 def report(
-    session: Session, policy: Policy, period: Period, *, show_confidential: bool = True
+    session: Session,
+    policy: Policy,
+    period: Period,
+    *,
+    show_confidential: bool = True,
+    trend: bool = True,
 ) -> Report:
-    return compute(policy, load_rows(session, period), period, show_confidential=show_confidential)
+    """The report of `period`; `trend=False`: without earlier periods (the dashboard)."""
+    rows = load_rows(session, period, trend)
+    return compute(policy, rows, period, show_confidential=show_confidential, trend=trend)
