@@ -315,13 +315,9 @@ def compute(
     late: list[str] = []
     for stage in policy.enabled_stages:
         at_stage = [r for r in decided if r.stage == stage and r.due_at is not None]
-        on_time = [r for r in at_stage if r.decided_at <= r.due_at]  # type: ignore[operator]
-        targets[stage] = Target(len(at_stage), len(on_time))
-        late += [
-            r.reference
-            for r in at_stage
-            if r not in on_time and (show_confidential or not r.confidential)
-        ]
+        overdue = [r for r in at_stage if r.decided_at > r.due_at]  # type: ignore[operator]
+        targets[stage] = Target(len(at_stage), len(at_stage) - len(overdue))
+        late += [r.reference for r in overdue if show_confidential or not r.confidential]
     ack = [
         working_days(f.calendar, r.received_at, r.acknowledged_at)
         for r in complaints
