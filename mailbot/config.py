@@ -453,6 +453,15 @@ class Templates(_Section):
     )
 
 
+class Reports(_Section):
+    monthly_to: tuple[str, ...] = Field(
+        (),
+        description="Managers who get the monthly complaints report by email, on the first "
+        "working day of each month after contacts.digest_at (once). Empty: nobody.",
+        examples=[["head.of.service@example.org"]],
+    )
+
+
 class Web(_Section):
     host: str = Field("127.0.0.1", description="Address `mailbot web` listens on.")
     port: int = Field(8025, ge=1, le=65535, description="Port `mailbot web` listens on.")
@@ -562,6 +571,9 @@ class Config(_Section):
     alerts: Alerts = Field(
         default_factory=Alerts,
         description="Mailbox health alerts (`mailbot status` shows the health itself).",
+    )
+    reports: Reports = Field(
+        default_factory=Reports, description="Managers' reports (`mailbot report`)."
     )
     logging: Logging = Field(
         default_factory=Logging, description="Logs: to stderr, one line per event."

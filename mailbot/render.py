@@ -21,6 +21,8 @@ class Letter:
     subject: str
     text: str
     html: str
+    # Pictures the HTML shows as <img src="cid:NAME">: (NAME, PNG bytes), e.g. report charts.
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 class Renderer:

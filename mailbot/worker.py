@@ -46,6 +46,7 @@ from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
 from mailbot.pipeline import PipelineContext, process_pending
 from mailbot.pipeline.prepare import Preparer
+from mailbot.reports.mailing import mail_monthly_report
 from mailbot.sync.pull import pull_changes
 from mailbot.sync.push import OpenConnector, deliver_sync
 
@@ -350,7 +351,17 @@ class Worker:
         """The complaints procedure's scheduled jobs due now (see mailbot.cases.jobs)."""
         try:
             with self._db_lock:
-                return tick(self.db, self.config, self.now(), renderer=self.context.renderer)
+                report = tick(self.db, self.config, self.now(), renderer=self.context.renderer)
+                try:  # the managers' monthly report (mailbot.reports.mailing), once a month
+                    report.queued += mail_monthly_report(
+                        self.db, self.config, self.now(), self.context.renderer
+                    )
+                except OperationalError:
+                    raise
+                except Exception as exc:  # a broken report template never stops the tick
+                    log.exception("monthly report failed")
+                    report.errors.append(f"monthly report: {_one_line(exc)}")
+                return report
         except OperationalError as exc:  # database away: the next tick catches up
             log.error("sla tick: %s; will retry", _one_line(exc))
             return None

@@ -24,6 +24,8 @@ LETTERS = (
     "escalation",
     "daily_digest",
     "acknowledgement_at_risk",
+    "assignment",
+    "monthly_report",
 )
 
 
@@ -40,6 +42,8 @@ def test_every_letter_renders_text_and_html_with_organisation_and_signature(name
         "escalation",
         "daily_digest",
         "acknowledgement_at_risk",
+        "assignment",
+        "monthly_report",
     ):
         assert "Jo Bloggs" in letter.text  # customer letters are signed
     # Plain text: one line per paragraph, no runs of blank lines.

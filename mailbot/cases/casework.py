@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from mailbot.cases import wording
+from mailbot.cases import deadlines, wording
 from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
@@ -333,6 +333,11 @@ class CaseFilters:
     overdue: bool = False
     confidential: bool = False
     q: str = ""
+    owner: str = ""  # a username; "none": nobody's (mailbot.cases.assignment)
+    at_risk: bool = False  # due within two working days (mailbot.cases.deadlines)
+    active: bool = False  # not closed
+    since: str = ""  # received on or after this day (YYYY-MM-DD, office clock)
+    until: str = ""  # received on or before this day
 
     @classmethod
     def from_query(cls, params: Any) -> CaseFilters:
@@ -349,6 +354,11 @@ class CaseFilters:
             overdue=get("overdue") == "1",
             confidential=get("confidential") == "1",
             q=get("q"),
+            owner=get("owner"),
+            at_risk=get("at_risk") == "1",
+            active=get("active") == "1",
+            since=get("since"),
+            until=get("until"),
         )
 
     def problems(self, allowed: dict[str, list[str]]) -> dict[str, str]:
@@ -403,7 +413,24 @@ def search_cases(
     now: datetime,
     page: int = 1,
     per_page: int = 100,
+    calendar: WorkingCalendar | None = None,
 ) -> CasePage:
+    query = filtered_cases(user, filters, now, calendar)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # A page past the end (the list shrank since the link was made) shows the last page.
+    page = min(page, max(1, -(-total // per_page)))
+    rows = session.scalars(
+        query.order_by(Case.received_at.desc(), Case.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return CasePage(list(rows), total, page, per_page)
+
+
+def filtered_cases(
+    user: User, filters: CaseFilters, now: datetime, calendar: WorkingCalendar | None = None
+) -> Select[Case]:
+    """The case list's query for `filters` (unordered): the list, its exports and counts."""
     query = visible_cases(user)
     for column, value in (
         (Case.status, filters.status),
@@ -416,7 +443,23 @@ def search_cases(
         if value:
             query = query.where(column == value)
     if filters.overdue:
-        query = query.where(Case.status != "closed", Case.due_at < now)
+        query = query.where(deadlines.overdue(now))
+    if filters.active:
+        query = query.where(deadlines.not_closed())
+    zone = (calendar or Policy().working_calendar()).zone
+    for text, after in ((filters.since, True), (filters.until, False)):
+        with suppress(ValueError):  # not a date: no filter (the list says what it shows)
+            day = date.fromisoformat(text) + (timedelta() if after else timedelta(days=1))
+            moment = datetime.combine(day, datetime.min.time(), zone)
+            query = query.where(Case.received_at >= moment if after else Case.received_at < moment)
+    if filters.at_risk:
+        query = query.where(deadlines.at_risk(now, calendar or Policy().working_calendar()))
+    if filters.owner == "none":
+        query = query.where(Case.owner_id.is_(None))
+    elif filters.owner:
+        query = query.where(
+            Case.owner_id.in_(select(User.id).where(User.username == filters.owner))
+        )
     if filters.confidential:
         query = query.where(Case.confidential.is_(True))
     if filters.q:
@@ -430,15 +473,7 @@ def search_cases(
                 Case.summary.ilike(like),
             )
         )
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    # A page past the end (the list shrank since the link was made) shows the last page.
-    page = min(page, max(1, -(-total // per_page)))
-    rows = session.scalars(
-        query.order_by(Case.received_at.desc(), Case.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    return CasePage(list(rows), total, page, per_page)
+    return query
 
 
 def working_days_left(due: datetime | None, now: datetime, calendar: WorkingCalendar) -> int | None:

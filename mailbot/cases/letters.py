@@ -98,6 +98,7 @@ def queue_letter(
     thread: tuple[str, tuple[str, ...]] | None = None,
     event: str = "",
     event_detail: dict[str, Any] | None = None,
+    images: tuple[tuple[str, bytes], ...] = (),
     **context: Any,
 ) -> Outbox | None:
     """Render `template` and queue it to `to` under `key`; None if the key was already used.
@@ -117,6 +118,8 @@ def queue_letter(
             _suppressed(session, case, kind, key, why)
             return None
     letter: Letter = renderer.render(template, **{**base_context(config, case), **context})
+    if images:
+        letter = replace(letter, images=images)
     if not (customer and case):
         thread = ("", ())
     elif thread is None:

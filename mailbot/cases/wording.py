@@ -55,6 +55,8 @@ LETTERS: dict[str, str] = {
     "acknowledgement_at_risk": "Alert to customer services that the acknowledgement is late",
     "daily_digest": "Daily digest",
     "reply": "Reply",
+    "assignment": "Assignment notice to the new owner",
+    "monthly_report": "Monthly report",
 }
 
 # Automatic mail by the loop guard's verdict (mailbot.mail.loopguard.Kind, except "human").
@@ -147,6 +149,17 @@ def _refused(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     return f"Change refused{_why(d)}"
 
 
+def _assigned(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
+    text = f"Assigned to {d.get('owner_name') or d.get('owner') or '?'} by {actor}"
+    if d.get("was"):
+        text += f" (was {d['was']})"
+    if d.get("how") == "bulk":
+        text += " in bulk"
+    if d.get("told") == "no address":
+        text += "; not emailed: the account has no address"
+    return text
+
+
 EVENTS: dict[str, Sentence] = {
     # mail in
     "message_received": _received,
@@ -235,6 +248,10 @@ EVENTS: dict[str, Sentence] = {
     # data protection (mailbot.cases.retention)
     "legal_hold_set": lambda d, a, b: f"Put on legal hold: never destroyed until cleared{_why(d)}",
     "legal_hold_cleared": lambda d, a, b: f"Legal hold cleared{_why(d)}",
+    "assigned": _assigned,
+    "unassigned": lambda d, a, b: (
+        f"No longer assigned{' to ' + str(d['was']) if d.get('was') else ''} ({a})"
+    ),
 }
 
 SUFFIXES = ("_queued", "_sent", "_suppressed")

@@ -162,6 +162,7 @@ def _whole_summaries(group: click.Group) -> None:
 
 def _register() -> None:
     from mailbot.cli import (
+        assign,
         auth,
         cases,
         classify,
@@ -170,6 +171,7 @@ def _register() -> None:
         held,
         operate,
         policy,
+        report,
         retention,
         sar,
         sla,
@@ -182,6 +184,7 @@ def _register() -> None:
     for command in (
         *operate.COMMANDS,
         *cases.COMMANDS,
+        *assign.COMMANDS,
         *held.COMMANDS,
         demo.demo,
         web.web,
@@ -189,6 +192,7 @@ def _register() -> None:
         classify.classify,
         policy.policy,
         sla.sla,
+        report.report,
         retention.retention,
         sar.sar,
         templates.templates,

@@ -10,6 +10,7 @@ shipped ones.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import click
@@ -116,8 +117,24 @@ def sample_context(config: Config, name: str, now: datetime | None = None) -> di
             "at_risk": [],
         },
         "acknowledgement_at_risk": {"deadline": later, "error": "550 5.1.1 mailbox unknown"},
+        "assignment": {
+            "owner": SimpleNamespace(display_name="Sam Jones", username="sam"),
+            "assigned_by": "Morgan Manager",
+            "was_name": "",
+        },
+        "monthly_report": {"report": _sample_report(config, now), "charts": {}},
     }
     return {**context, **samples.get(name, {})}
+
+
+def _sample_report(config: Config, now: datetime) -> Any:
+    from mailbot.reports.figures import Period, Row, compute
+
+    rows = [
+        Row(c.reference, c.label, c.received_at, c.category, c.priority, department="Waste")
+        for c in _sample_cases(now - timedelta(days=30))
+    ]
+    return compute(config.policy, rows, Period.last_complete("monthly", now.date()))
 
 
 @click.group("templates")

@@ -23,6 +23,7 @@ def users() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
 @click.option("--name", "display_name", default="", help="Name shown in the UI and on replies.")
+@click.option("--email", default="", help="Where notices of cases assigned to them go.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin (scripts).")
 @click.option("--generate", is_flag=True, help="Generate a password and print it once.")
 @click.pass_obj
@@ -33,18 +34,19 @@ def add(
     display_name: str,
     password_stdin: bool,
     generate: bool,
+    email: str = "",
 ) -> None:
     """Add a user who can log in to the web UI.
 
     \b
     Example:
-      mailbot users add alice --role manager --name "Alice Smith"
+      mailbot users add alice --role manager --name "Alice Smith" --email alice@example.org
     """
     from mailbot.web.accounts import add_user
 
     password = _new_password(password_stdin, generate)
     with _accounts(app) as session:
-        user = add_user(session, username, password, role, display_name)
+        user = add_user(session, username, password, role, display_name, email)
         click.echo(f"added {user.username} ({user.role})")
     if generate:
         click.echo(f"password: {password}")

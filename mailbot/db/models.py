@@ -198,6 +198,8 @@ class Case(Base):
     # destroyed case stays as an anonymous tombstone (reference, dates, category, outcome).
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     purged_at: Mapped[datetime | None]
+    # The member of staff who owns the case (mailbot.cases.assignment); None: nobody yet.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
     messages: Mapped[list[Message]] = relationship(
         back_populates="case", foreign_keys="Message.case_id"

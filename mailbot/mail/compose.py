@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.charset import QP, Charset
 from email.header import Header
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -44,7 +45,17 @@ def _text_part(body: str, subtype: str) -> MIMEText:
 def compose(letter: Letter, envelope: Envelope, message_id: str, date: datetime) -> bytes:
     msg = MIMEMultipart("alternative")
     msg.attach(_text_part(letter.text, "plain"))
-    msg.attach(_text_part(letter.html, "html"))
+    if letter.images:  # the HTML and the pictures it shows travel together
+        related = MIMEMultipart("related")
+        related.attach(_text_part(letter.html, "html"))
+        for name, data in letter.images:
+            image = MIMEImage(data, "png")
+            image["Content-ID"] = f"<{name}>"
+            image.add_header("Content-Disposition", "inline", filename=f"{name}.png")
+            related.attach(image)
+        msg.attach(related)
+    else:
+        msg.attach(_text_part(letter.html, "html"))
     msg["From"] = formataddr((envelope.from_name, envelope.from_addr), "utf-8")
     msg["To"] = formataddr((envelope.to_name, envelope.to_addr), "utf-8")
     # compat32 takes a Header object for non-ASCII text and folds it as encoded words.

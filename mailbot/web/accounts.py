@@ -36,7 +36,12 @@ def _check_password(password: str) -> None:
 
 
 def add_user(
-    session: Session, username: str, password: str, role: str = "agent", display_name: str = ""
+    session: Session,
+    username: str,
+    password: str,
+    role: str = "agent",
+    display_name: str = "",
+    email: str = "",
 ) -> User:
     username = username.strip().lower()
     if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
@@ -46,7 +51,11 @@ def add_user(
     _check_password(password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise AccountError(f"user {username} exists already")
+    email = email.strip()
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise AccountError(f"email: {email!r} is not an address like name@example.org")
     user = User(
+        email=email,
         username=username,
         display_name=display_name or username,
         password_hash=_hasher.hash(password),

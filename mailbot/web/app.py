@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -24,7 +24,7 @@ from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
-from mailbot.web import auth, health, privacy, users, views
+from mailbot.web import auth, health, managers, privacy, users, views
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
@@ -49,10 +49,6 @@ def _templates(config: Config) -> Jinja2Templates:
     return templates
 
 
-async def _home(request: Request) -> Response:
-    return RedirectResponse("/triage", status_code=303)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return render(
@@ -71,10 +67,10 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 def routes() -> list[Any]:
     return [
-        Route("/", _home),
         Route("/login", auth.login_page, methods=["GET"]),
         Route("/login", auth.login, methods=["POST"]),
         Route("/logout", auth.logout, methods=["POST"]),
+        *managers.routes(),
         Route("/triage", views.triage_page),
         Route("/triage/{reference}/label", views.triage_label, methods=["POST"]),
         Route("/triage/{reference}/attach", views.triage_attach, methods=["POST"]),

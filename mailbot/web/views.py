@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from mailbot.cases import assignment, wording
 from mailbot.cases import casework as cw
-from mailbot.cases import wording
 from mailbot.cases.feedback import export_jsonl
 from mailbot.cases.letters import queue_outcome_letter
 from mailbot.cases.sync import SyncRetryError, failed_syncs, retry_sync
@@ -74,6 +74,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
         possible=cw.possible_matches(session, user),
         labels=cw.label_names(_web(request).config.policy),
         highlight=highlight,
+        staff=assignment.staff(session),
     )
 
 
@@ -199,7 +200,12 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
     filters = filters.without(problems)
     now = utcnow()
     found = cw.search_cases(
-        session, user, filters, now, page=cw.page_number(request.query_params.get("page"))
+        session,
+        user,
+        filters,
+        now,
+        page=cw.page_number(request.query_params.get("page")),
+        calendar=policy.working_calendar(),
     )
     rows = found.cases
     managers = sorted({m for m in session.scalars(select(Case.referral_manager).distinct()) if m})
@@ -221,6 +227,9 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         managers=managers,
         labels=cw.label_names(policy),
         status_code=400 if problems else 200,
+        owners=assignment.owners(session, rows),
+        staff=assignment.staff(session),
+        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
     )
 
 
@@ -345,6 +354,8 @@ def case_page(request: Request, session: Session, user: User) -> Response:
         undeliverable=cw.undeliverable(session, case),
         remote_tickets=remote_links(session, case),
         failed_syncs=failed_syncs(session, case),
+        owner=assignment.owners(session, [case]).get(case.id),
+        staff=assignment.staff(session),
     )
 
 

@@ -1,0 +1,1 @@
+"""Managers' reports: figures (pure), loading them from the log, charts and formats."""
