@@ -20,7 +20,7 @@ from mailbot.web.app import create_app
 
 # (method, path template) → the least role that may use it; None: anyone.
 EXPECTED: dict[tuple[str, str], str | None] = {
-    ("GET", "/"): None,  # a redirect to /triage, which asks for a login
+    ("GET", "/"): "agent",  # the landing page: the dashboard (managers) or triage (agents)
     ("GET", "/login"): None,
     ("POST", "/login"): None,
     ("POST", "/logout"): None,
@@ -32,6 +32,13 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("POST", "/possible/{message_id:int}/new"): "agent",
     ("GET", "/feedback.jsonl"): "manager",
     ("GET", "/cases"): "agent",
+    ("GET", "/cases.csv"): "agent",
+    ("POST", "/cases/assign"): "agent",
+    ("POST", "/cases/{reference}/assign"): "agent",
+    ("GET", "/dashboard"): "manager",
+    ("GET", "/reports"): "manager",
+    ("GET", "/reports/download"): "manager",
+    ("GET", "/workload"): "manager",
     ("GET", "/cases/{reference}"): "agent",
     ("POST", "/cases/{reference}/details"): "agent",
     ("POST", "/cases/{reference}/status"): "agent",
