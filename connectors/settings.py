@@ -6,12 +6,12 @@ never from the config file itself.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from mailbot.connectors.base import ConnectorError
 from pydantic import BaseModel, ConfigDict, Field
+
+from mailbot.secrets import SecretError, read_secret
 
 ConnectorKind = Literal["rt", "webhook"]
 
@@ -116,19 +116,10 @@ class ConnectorSettings(BaseModel):
 
 
 def _secret(key: str, what: str, env: str, file: str) -> str:
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise ConnectorError(
-                f"{key}: {what}_env: environment variable {env} is not set; export it or use "
-                f"{what}_file"
-            )
-        return value
-    if file:
-        try:
-            return Path(file).read_text().splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise ConnectorError(
-                f"{key}: {what}_file: cannot read from {file} ({exc.__class__.__name__})"
-            ) from None
-    raise ConnectorError(f"{key}: set {what}_env or {what}_file")
+    try:
+        secret = read_secret(key, what, env, file)
+    except SecretError as exc:
+        raise ConnectorError(str(exc)) from None
+    if secret is None:
+        raise ConnectorError(f"{key}: set {what}_env or {what}_file")
+    return secret.strip()

@@ -25,6 +25,7 @@ from mailbot.classifiers import ClassifierSettings
 from mailbot.connectors.settings import ConnectorSettings
 from mailbot.procedure.contacts import Contacts
 from mailbot.procedure.policy import Policy, PolicyError, load_policy, policy_from_mapping
+from mailbot.secrets import SecretError, read_secret
 from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
 
 ENV_VAR = "MAILBOT_CONFIG"
@@ -53,23 +54,11 @@ class Secret(_Section):
         password: str
 
     def resolve_password(self, key: str) -> str:
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise ConfigError(
-                    f"{key}.password_env: environment variable {self.password_env} is not set; "
-                    "export it or use password_file"
-                )
-            return value
-        if self.password_file:
-            try:
-                return Path(self.password_file).read_text().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                raise ConfigError(
-                    f"{key}.password_file: cannot read a password from {self.password_file} "
-                    f"({exc.__class__.__name__}); check the path and permissions"
-                ) from None
-        return self.password
+        try:
+            secret = read_secret(key, "password", self.password_env, self.password_file)
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
+        return self.password if secret is None else secret
 
 
 # The providers' real endpoints and scopes (see README "Microsoft 365" and "Gmail").
@@ -199,24 +188,13 @@ class OAuth2(_Section):
 
     def resolve_client_secret(self, key: str) -> str:
         """The client secret from client_secret_env/_file; "" when none is configured."""
-        if self.client_secret_env:
-            value = os.environ.get(self.client_secret_env)
-            if value is None:
-                raise ConfigError(
-                    f"{key}.client_secret_env: environment variable {self.client_secret_env} is "
-                    "not set; export it or use client_secret_file"
-                )
-            return value
-        if self.client_secret_file:
-            try:
-                return Path(self.client_secret_file).read_text().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                raise ConfigError(
-                    f"{key}.client_secret_file: cannot read a secret from "
-                    f"{self.client_secret_file} ({exc.__class__.__name__}); check the path and "
-                    "permissions"
-                ) from None
-        return ""
+        try:
+            secret = read_secret(
+                key, "client_secret", self.client_secret_env, self.client_secret_file
+            )
+        except SecretError as exc:
+            raise ConfigError(str(exc)) from None
+        return secret or ""
 
 
 _PASSWORD_KEYS = ("password_env", "password_file", "password")
