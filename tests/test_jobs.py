@@ -263,3 +263,28 @@ def test_an_appeal_is_acknowledged_once_and_the_stage_is_stamped(mail_env: MailE
         assert case.stage_acknowledged_at == at("2026-11-05 10:05")
     # Stamped: the planner no longer counts the appeal's acknowledgement as due.
     assert _cases(_tick(worker, clock, "2026-11-06 10:05")) == []
+
+
+def test_a_referral_manager_named_by_account_is_chased_at_that_accounts_address(
+    mail_env: MailEnv,
+) -> None:
+    from mailbot.web.accounts import add_user
+
+    clock, worker, [by_account, by_address, unknown] = _setup(mail_env, 3)
+    with worker.db.transaction() as s:
+        add_user(s, "pat", "correct horse battery", "manager", "Pat Lee", "Pat.Lee@example.org")
+    set_case(worker, by_account, referral_manager="pat")
+    set_case(worker, by_address, referral_manager="head@example.org")
+    set_case(worker, unknown, referral_manager="Someone Else")
+
+    _tick(worker, clock, "2026-11-10 09:30")
+
+    [to_pat] = sent_to(mail_env, "pat.lee@example.org")
+    assert f"[{by_account}]" in to_pat.message()["Subject"]
+    assert "Hello Pat Lee," in to_pat.message().get_body(("plain",)).get_content()
+    [to_head] = sent_to(mail_env, "head@example.org")
+    assert f"[{by_address}]" in to_head.message()["Subject"]
+    # No account by that name: the configured referral manager, greeted by the typed name.
+    [fallback] = sent_to(mail_env, "manager@example.org")
+    assert f"[{unknown}]" in fallback.message()["Subject"]
+    assert "Hello Someone Else," in fallback.message().get_body(("plain",)).get_content()

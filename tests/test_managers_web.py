@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,34 @@ def test_the_case_log_exports_as_csv_with_the_list_filters(client: TestClient) -
     login(client, "manager")
     text = client.get("/cases.csv?label=complaint&since=2026-11-01&until=2026-11-30").text
     assert "CS-G" in text
+
+
+def test_the_case_log_exports_as_excel_with_dates_as_dates_and_formulas_as_text(
+    client: TestClient, tmp_path: Path
+) -> None:
+    from openpyxl import load_workbook
+
+    login(client, "agent")
+    response = client.get("/cases.xlsx?label=complaint&since=2026-11-01&until=2026-11-30")
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    (tmp_path / "log.xlsx").write_bytes(response.content)
+    sheet = load_workbook(tmp_path / "log.xlsx")["Case log"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    header, body = rows[0], rows[1:]
+    assert [r[0] for r in body] == ["CS-A", "CS-B", "CS-C"]  # CS-G is confidential
+    assert body[2][header.index("Date received")] == datetime(2026, 11, 30, 23, 30)
+    assert body[0][header.index("Outcome")] == "Upheld: we are sorry"
+
+
+def test_a_formula_in_customer_text_stays_text_in_excel() -> None:
+    from openpyxl import load_workbook
+
+    from mailbot.cases.export import case_log_xlsx
+
+    data = case_log_xlsx(iter([["Summary"], ["=HYPERLINK(\"http://x\",\"y\")"]]))
+    sheet = load_workbook(io.BytesIO(data)).active
+    cell = sheet["A2"]
+    assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x","y")'
 
 
 def test_a_formula_in_customer_text_is_defused() -> None:

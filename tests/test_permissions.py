@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/feedback.jsonl"): "manager",
     ("GET", "/cases"): "agent",
     ("GET", "/cases.csv"): "agent",
+    ("GET", "/cases.xlsx"): "agent",
     ("POST", "/cases/assign"): "agent",
     ("POST", "/cases/{reference}/assign"): "agent",
     ("GET", "/dashboard"): "manager",

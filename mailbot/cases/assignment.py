@@ -38,6 +38,7 @@ __all__ = [
     "assign_many",
     "find_staff",
     "owners",
+    "referral_contact",
     "staff",
     "workload",
 ]
@@ -63,6 +64,26 @@ def find_staff(session: Session, username: str) -> User:
         names = ", ".join(u.username for u in staff(session)) or "none"
         raise AssignmentError(f"owner: no active account {username!r}; choose from {names}")
     return user
+
+
+def referral_contact(session: Session, named: str) -> tuple[str, str]:
+    """(address, name) of a case's referral manager as typed on the case.
+
+    An address is used as typed. Otherwise a staff account whose username or display name it
+    is stands in, so renaming or moving a manager is one change to their account, not to every
+    case; ("", named) when no active account with an email matches (the caller falls back to
+    the configured contact).
+    """
+    named = named.strip()
+    if "@" in named:
+        return named.lower(), ""
+    if not named:
+        return "", ""
+    lowered = named.lower()
+    for user in staff(session):
+        if user.email and lowered in (user.username.lower(), user.display_name.strip().lower()):
+            return user.email.lower(), user.display_name or user.username
+    return "", named
 
 
 def owners(session: Session, cases: Iterable[Case]) -> dict[int, User]:

@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.assignment import referral_contact
 from mailbot.cases.casefile import category_of, procedure_case
 from mailbot.cases.letters import acknowledgement_letter, queue_letter
 from mailbot.cases.store import record_event
@@ -266,8 +267,8 @@ class _Tick:
 
     def reminder(self, session: Session, row: Case, action: Action, key: str) -> None:
         rules = self.policy.reminders
-        own = row.referral_manager.strip()
-        to = own.lower() if "@" in own else self.contacts.referral_manager
+        to, name = referral_contact(session, row.referral_manager)
+        to = to or self.contacts.referral_manager
         started = procedure_case(row).started
         escalate_on = sla.escalation_on(self.policy, started, procedure_case(row).holds)
         self.letter(
@@ -280,7 +281,7 @@ class _Tick:
             event_detail={"seq": action.seq, "stage": action.stage},
             seq=action.seq,
             open_for=str(sla.reminder_total(self.policy, action.seq or 1)),
-            recipient_name="" if "@" in own else own,
+            recipient_name=name,
             stage_label=self._stage_label(row.stage),
             started=self._local(started),
             respond_by=self._local(self._stage_due(row)),

@@ -157,24 +157,33 @@ def report_download(request: Request, session: Session, user: User) -> Response:
 
 @page()
 def case_log_export(request: Request, session: Session, user: User) -> Response:
-    """The case list as CSV: the same filters, every page, the Customer Services Log's fields."""
+    """The case list as CSV or Excel: the same filters, every page, the Customer Services
+    Log's fields."""
     web = _web(request)
+    fmt = request.url.path.rsplit(".", 1)[1]  # the route: csv or xlsx
     filters = cw.CaseFilters.from_query(request.query_params)
     if filters.confidential and not user.at_least("manager"):
         raise HTTPException(403, "confidential cases need the manager role")
     audit(session, user.username, "case_log_exported", query=str(request.url.query)[:500])
     # Written out here, inside the request's transaction (a stream would outlive it).
-    body = "".join(export.case_log_csv(session, user, filters, utcnow(), web.config.policy))
+    rows = export.case_log_rows(session, user, filters, utcnow(), web.config.policy)
+    disposition = {"Content-Disposition": f'attachment; filename="case-log.{fmt}"'}
+    if fmt == "xlsx":
+        return Response(export.case_log_xlsx(rows), media_type=XLSX, headers=disposition)
     return Response(
-        body.encode("utf-8-sig"),  # with a BOM: spreadsheet programs then read UTF-8
+        "".join(export.case_log_csv(rows)).encode("utf-8-sig"),  # BOM: spreadsheets read UTF-8
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="case-log.csv"'},
+        headers=disposition,
     )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def routes() -> list[Any]:
     return [
         Route("/cases.csv", case_log_export),
+        Route("/cases.xlsx", case_log_export),
         Route("/", home),
         Route("/dashboard", dashboard_page),
         Route("/reports", reports_page),
