@@ -363,6 +363,9 @@ def test_operators_check_status_and_retry_from_the_command_line(
         )
         again = run(good, "retry", "1")
         assert again.exit_code == 1 and "sync row 1 is pending, not failed" in again.output
+        with worker.db.transaction() as s:  # audited on the case, as the web UI's Retry is
+            [retried] = s.scalars(select(CaseEvent).where(CaseEvent.kind == "sync_retried"))
+            assert retried.actor == "operator" and retried.detail["sync"] == 1
         env.worker(good).run_once()
         assert len(tickets(request_tracker, rt_queue)) == 1
         done = json.loads(run(good, "status", "--json").output)[0]
@@ -420,7 +423,7 @@ def test_a_create_parked_after_a_timeout_is_linked_not_repeated_on_retry(
     with worker.db.transaction() as s:
         item = s.scalars(select(SyncItem)).one()
         assert item.state == SyncState.FAILED and "no answer within 5s" in item.last_error
-        retry(s, item.id, utcnow())  # what `mailbot connectors retry ID` does
+        retry(s, item.id, utcnow(), "operator")  # what `mailbot connectors retry ID` does
     assert deliver_sync(worker.db, config).done == 1
     assert len(tickets(request_tracker, rt_queue)) == 1
     assert len(events(worker, "remote_ticket_linked")) == 1

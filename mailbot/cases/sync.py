@@ -12,6 +12,7 @@ connector is not told about its own change again (no ping-pong).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -112,11 +113,25 @@ def failed_syncs(session: Session, case: Case) -> list[SyncItem]:
 
 
 def retry_sync(session: Session, case: Case, actor: str, item_id: str) -> SyncItem:
-    """Put the case's parked change `item_id` back in the queue (its error kept, so a
-    create looks in the remote before making a second ticket)."""
+    """Put the case's parked change `item_id` back in the queue (the web UI's Retry)."""
     item = session.get(SyncItem, int(item_id)) if item_id.isdigit() else None
     if item is None or item.case_id != case.id or item.state != SyncState.FAILED:
         raise SyncRetryError("that change is not waiting for a retry on this case")
-    item.state, item.attempts, item.next_attempt_at = SyncState.PENDING, 0, utcnow()
-    record_event(session, case, "sync_retried", actor, connector=item.connector, sync=item.id)
+    return requeue(session, item, actor, utcnow())
+
+
+def requeue(session: Session, item: SyncItem, actor: str, now: datetime) -> SyncItem:
+    """Send parked `item` again with a fresh count of attempts, audited on its case.
+
+    Its error is kept, so a create looks in the remote before making a second ticket. One
+    rule for the web UI and `mailbot connectors retry`.
+    """
+    if item.state != SyncState.FAILED:
+        raise SyncRetryError(
+            f"sync row {item.id} is {item.state}, not failed; only failed rows retry"
+        )
+    item.state, item.attempts, item.next_attempt_at = SyncState.PENDING, 0, now
+    case = session.get(Case, item.case_id) if item.case_id is not None else None
+    if case is not None:
+        record_event(session, case, "sync_retried", actor, connector=item.connector, sync=item.id)
     return item

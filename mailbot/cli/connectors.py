@@ -90,8 +90,15 @@ def status(app: AppContext, as_json: bool) -> None:
 
 @connectors.command("retry")
 @click.argument("item_id", metavar="ID", type=int)
+@click.option(
+    "--by",
+    "actor",
+    default="operator",
+    show_default=True,
+    help="Who retried, for the case's audit trail.",
+)
 @click.pass_obj
-def retry_command(app: AppContext, item_id: int) -> None:
+def retry_command(app: AppContext, item_id: int, actor: str) -> None:
     """Put failed sync ID back in the queue; the next worker pass sends it again.
 
     The ID is the number `mailbot connectors status` shows after "failed". Later changes of
@@ -100,11 +107,12 @@ def retry_command(app: AppContext, item_id: int) -> None:
     \b
     Example:
       mailbot connectors retry 42
+      mailbot connectors retry 42 --by jsmith
     """
     db = open_database(app.config)
     try:
         with db.transaction() as session:
-            retry(session, item_id, utcnow())
+            retry(session, item_id, utcnow(), actor)
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"sync {item_id} will be sent again at the next worker pass")

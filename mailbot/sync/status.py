@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailbot.cases.sync import SyncRetryError, requeue
 from mailbot.config import Config
 from mailbot.db.models import Case
 from mailbot.db.sync_models import RemoteLink, SyncItem, SyncState
@@ -94,12 +95,12 @@ def queue_status(session: Session, config: Config, failures: int = 20) -> list[C
     return result
 
 
-def retry(session: Session, item_id: int, now: datetime) -> SyncItem:
+def retry(session: Session, item_id: int, now: datetime, actor: str) -> SyncItem:
     """Put parked row `item_id` back in the queue, with a fresh count of attempts."""
     item = session.get(SyncItem, item_id)
     if item is None:
         raise SyncError(f"no sync row with id {item_id}; see `mailbot connectors status`")
-    if item.state != SyncState.FAILED:
-        raise SyncError(f"sync row {item_id} is {item.state}, not failed; only failed rows retry")
-    item.state, item.attempts, item.next_attempt_at = SyncState.PENDING, 0, now
-    return item
+    try:
+        return requeue(session, item, actor, now)
+    except SyncRetryError as exc:
+        raise SyncError(str(exc)) from None
