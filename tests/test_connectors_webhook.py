@@ -157,3 +157,43 @@ def test_5xx_is_retried_and_4xx_parked(
         report = deliver_sync(worker.db, config, now=lambda: utcnow() + timedelta(seconds=6))
         assert report.done == 1
         assert [e["event"] for e in Receiver.accepted] == ["case.opened"]
+
+
+def test_a_case_that_triage_brings_into_a_route_is_mirrored_once(
+    env: FakeEnv, receiver: str
+) -> None:
+    from mailbot.cases.casework import triage, update_details
+
+    config = hook_config(env, receiver)  # routes complaints only (the default)
+    urgent = env.config(
+        connector=[
+            *[c.model_dump() for c in config.connectors],
+            {
+                **config.connectors[0].model_dump(),
+                "name": "urgent",
+                "routing": {"labels": [], "priorities": ["urgent"]},
+            },
+        ]
+    )
+    worker = env.worker(urgent)
+    env.send(make_email(subject="Opening hours", body="What time do you open on Saturdays?\n"))
+    worker.run_once()
+    assert Receiver.accepted == []  # an enquiry: no connector takes it
+
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        assert case.label != "complaint"
+        triage(s, case, STAFF, "complaint", policy=urgent.policy, connectors=urgent.connectors)
+    worker.run_once()
+    assert [(e["event"], e["data"]["text"][:12]) for e in Receiver.accepted] == [
+        ("case.opened", "What time do")
+    ]
+    with worker.db.transaction() as s:  # away and back again: the ticket exists already
+        case = s.scalars(select(Case)).one()
+        triage(s, case, STAFF, "enquiry", policy=urgent.policy, connectors=urgent.connectors)
+        triage(s, case, STAFF, "complaint", policy=urgent.policy, connectors=urgent.connectors)
+        update_details(s, case, STAFF, {"priority": "urgent"}, urgent.policy, urgent.connectors)
+    worker.run_once()
+    with worker.db.transaction() as s:
+        creates = s.scalars(select(SyncItem.connector).where(SyncItem.action == "create"))
+        assert sorted(creates) == ["hooks", "urgent"]  # urgent: a ticket once it was urgent

@@ -21,7 +21,8 @@ from mailbot.cases import deadlines, wording
 from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
 from mailbot.cases.store import allocate_reference, record_event
-from mailbot.cases.sync import queue_change
+from mailbot.cases.sync import queue_change, reroute
+from mailbot.connectors.settings import ConnectorSettings
 from mailbot.db.models import Case, CaseEvent, Message, MessageState, UndeliverableAddress
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import CaseDetails, User
@@ -246,9 +247,11 @@ def triage(
     label: str,
     confidential: bool = False,
     policy: Policy | None = None,
+    connectors: Iterable[ConnectorSettings] = (),
 ) -> None:
-    """Confirm or correct the label; the verdict becomes classifier feedback, and the case's
-    deadlines follow the new label's category (a compliment has none by default)."""
+    """Confirm or correct the label; the verdict becomes classifier feedback, the case's
+    deadlines follow the new label's category (a compliment has none by default), and a
+    connector that routes the new label gets a ticket."""
     if label not in LABELS:
         raise CaseworkError(f"unknown label {label!r}; choose from {', '.join(LABELS)}")
     message = first_message(session, case)
@@ -259,6 +262,7 @@ def triage(
     case.label = label
     if label != before:
         recompute(policy or Policy(), case)
+        reroute(session, connectors, case, lambda: text)
     if confidential and not case.confidential:
         case.confidential = True
         record_event(session, case, "marked_confidential", user.username)
@@ -509,6 +513,7 @@ def update_details(
     user: User,
     values: dict[str, str],
     policy: Policy | None = None,
+    connectors: Iterable[ConnectorSettings] = (),
 ) -> list[str]:
     """Set the log fields that changed (those every case has, the policy's questions, and the
     priority grade); returns their names."""
@@ -541,6 +546,7 @@ def update_details(
             raise CaseworkError(str(exc)) from None
         changes["priority"] = [was, priority]
         queue_change(session, case, "fields", user.username, priority=priority)
+        reroute(session, connectors, case, lambda: classified_text(first_message(session, case)))
     answers = log_answers(session, case)
     before = dict(answers)
     for name, value in values.items():
@@ -569,6 +575,7 @@ def change_status(
     outcome: str,
     policy: Policy | None = None,
     now: datetime | None = None,
+    connectors: Iterable[ConnectorSettings] = (),
 ) -> None:
     """Move the case through the procedure's lifecycle (mailbot.procedure.lifecycle).
 
@@ -583,12 +590,16 @@ def change_status(
     outcome = outcome.strip()
     if case.status == "closed" and status != "closed" and not user.at_least("manager"):
         raise CaseworkError("only a manager can reopen a closed case")
-    was = case.status
+    was, was_stage = case.status, case.stage
     try:
         with session.begin_nested():
             _change_status(session, case, user, status, stage, outcome, policy, now)
             if case.status != was:
                 queue_change(session, case, "fields", user.username, status=case.status)
+            if case.stage != was_stage:
+                reroute(
+                    session, connectors, case, lambda: classified_text(first_message(session, case))
+                )
     except (TransitionError, CaseworkError) as exc:
         record_event(
             session,

@@ -2,8 +2,9 @@
 
 `mirror_new_case` queues a `create` for each `[[connector]]` whose routing takes the case;
 `queue_change` queues a later change (a customer's mail, a staff reply or note, a new status
-or priority) for every connector that mirrors the case already. The worker delivers the rows
-(`mailbot.sync.push`), never inside this transaction.
+or priority) for every connector that mirrors the case already; `reroute` queues a `create`
+where a change in triage (label, priority, stage) brings the case into a connector's routing.
+The worker delivers the rows (`mailbot.sync.push`), never inside this transaction.
 
 `origin` names the connector a change came from (an RT reply, an RT status change): that
 connector is not told about its own change again (no ping-pong).
@@ -11,7 +12,7 @@ connector is not told about its own change again (no ping-pong).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,22 @@ def mirror_new_case(
     ]
     session.add_all(items)
     return items
+
+
+def reroute(
+    session: Session,
+    connectors: Iterable[ConnectorSettings],
+    case: Case,
+    text: Callable[[], str],
+) -> list[SyncItem]:
+    """Queue a ticket in each connector whose routing takes `case` now but did not before
+    (relabelled as a complaint in triage, made urgent, escalated).
+
+    A connector that mirrors the case already keeps its ticket whatever the case becomes:
+    its changes keep flowing there. `text` is only read when a ticket is to be made.
+    """
+    new = [c for c in routed(connectors, case) if c.name not in mirroring(session, case)]
+    return mirror_new_case(session, new, case, text()) if new else []
 
 
 def mirroring(session: Session, case: Case) -> list[str]:

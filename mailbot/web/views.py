@@ -90,6 +90,7 @@ def triage_label(request: Request, session: Session, user: User, form: FormData)
             form_text(form, "label"),
             form.get("confidential") == "1",
             policy=policy,
+            connectors=_web(request).config.connectors,
         )
     except cw.CaseworkError as exc:
         flash(request, str(exc), "error")
@@ -375,7 +376,8 @@ def case_details(request: Request, session: Session, user: User, form: FormData)
     values = {name: form_text(form, name) for name in fields if name in form}
 
     def work() -> None:
-        if cw.update_details(session, case, user, values, policy=policy):
+        connectors = _web(request).config.connectors
+        if cw.update_details(session, case, user, values, policy=policy, connectors=connectors):
             flash(request, "Case details saved")
 
     return _case_action(request, case, work)
@@ -396,6 +398,7 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
             form_text(form, "stage", 40),
             form_text(form, "outcome", 20000),
             policy=web.config.policy,
+            connectors=web.config.connectors,
         )
         if case.outcome_at != decided and case.customer_address:
             # The customer is told the outcome, and their appeal rights, in writing.
