@@ -197,3 +197,42 @@ def test_a_case_that_triage_brings_into_a_route_is_mirrored_once(
     with worker.db.transaction() as s:
         creates = s.scalars(select(SyncItem.connector).where(SyncItem.action == "create"))
         assert sorted(creates) == ["hooks", "urgent"]  # urgent: a ticket once it was urgent
+
+
+def test_what_rt_changes_reaches_the_other_mirrors_but_not_rt_again(
+    env: FakeEnv, receiver: str
+) -> None:
+    """The RT side is driven through the pull's own apply step (live RT is covered in
+    test_connectors_rt.py); the webhook receiver is real."""
+    from mailbot.connectors.base import RemoteEvent
+
+    from mailbot.db.sync_models import RemoteLink
+    from mailbot.sync.pull import _apply
+
+    config = hook_config(env, receiver)
+    worker = env.worker(config)
+    env.send(make_email(subject="Broken boiler", body=COMPLAINT))
+    worker.run_once()
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        s.add(SyncItem(connector="rt", case=case, action="create", state=SyncState.DONE))
+        link = RemoteLink(connector="rt", case_id=case.id, remote_id="7")
+        s.add(link)
+        s.flush()
+        said = RemoteEvent(marker=1, kind="reply", actor="jo", text="Engineer on the way")
+        _apply(s, config, "rt", link, said, utcnow())
+        done = RemoteEvent(marker=2, kind="status", actor="jo", old="open", new="resolved")
+        _apply(s, config, "rt", link, done, utcnow())
+    worker.run_once()
+    got = [(e["event"], e["data"]) for e in Receiver.accepted[1:]]
+    assert got == [
+        (
+            "case.updated",
+            {"kind": "comment", "text": "reply in rt (ticket #7) by jo:\n\nEngineer on the way"},
+        ),
+        ("case.closed", {"status": "closed"}),
+    ]
+    with worker.db.transaction() as s:  # nothing queued back to RT: it made the change
+        assert list(s.scalars(select(SyncItem.action).where(SyncItem.connector == "rt"))) == [
+            "create"
+        ]

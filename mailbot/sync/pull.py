@@ -6,8 +6,9 @@ them all), and each changed, linked ticket is read from its marker on (RT: the l
 transaction id seen), so a round costs one search plus the tickets that actually changed.
 Changes made by Mailbot's own remote user are skipped by the connector; what comes back is
 recorded with actor "CONNECTOR:USER" and is never queued to the connector again (no
-ping-pong). RT "resolved"/"rejected" close the case (with that
-outcome when it has none); RT reopening a resolved ticket reopens the case.
+ping-pong), but is queued to every other connector mirroring the case (a webhook hears that
+RT closed it). RT "resolved"/"rejected" close the case (with that outcome when it has none);
+RT reopening a resolved ticket reopens the case.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailbot.cases.casefile import transition
 from mailbot.cases.store import record_event
+from mailbot.cases.sync import queue_change
 from mailbot.config import Config
 from mailbot.connectors.base import Connector, ConnectorError, RemoteEvent, TemporaryError
 from mailbot.connectors.registry import PULLING, open_connector
@@ -120,6 +122,15 @@ def _apply(
         record_event(
             session, case, f"remote_{event.kind}", actor, ticket=ticket, text=event.text[:20000]
         )
+        # The other mirrors hear of it as a comment; this one has it already (origin).
+        queue_change(
+            session,
+            case,
+            "comment",
+            actor,
+            origin=name,
+            text=f"{event.kind} in {name} (ticket #{ticket}) by {event.actor}:\n\n{event.text}",
+        )
         return
     if event.kind != "status":
         return
@@ -163,6 +174,7 @@ def _apply(
                 now=event.new,
                 case_status=case.status,
             )
+            queue_change(session, case, "fields", actor, origin=name, status=case.status)
     except TransitionError as exc:
         record_event(
             session,
