@@ -430,3 +430,68 @@ def test_the_case_page_of_a_destroyed_case(tmp_path: Path) -> None:
         assert "Put on legal hold" not in page.text and "Pat Customer" not in page.text
     finally:
         db.dispose()
+
+
+def test_mail_that_belongs_to_no_case_goes_a_year_after_unless_a_person_must_see_it(
+    fake_env: FakeEnv,
+) -> None:
+    from mailbot.cases.retention import purge_unattached, unattached_due
+    from mailbot.db.models import MessageState, OutboxState
+
+    fake_env.send(
+        make_email(
+            subject="Out of office", message_id="ooo-1", **{"Auto-Submitted": "auto-replied"}
+        )
+    )
+    worker = fake_env.worker()
+    worker.run_once()
+    with worker.db.transaction() as s:
+        [auto] = s.scalars(select(Message).where(Message.state == MessageState.AUTOMATIC))
+        assert auto.case_id is None
+        stored = auto.stored_at
+        held = Message(
+            mailbox="customerservices",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=999,
+            raw=b"not mail",
+            size=8,
+            content_hash="x" * 64,
+            stored_at=stored,
+            state=MessageState.HELD,
+            error="could not parse",
+        )
+        digest = Outbox(
+            idempotency_key="digest:2026-12-01",
+            kind="digest",
+            mailbox="customerservices",
+            from_addr="customerservices@example.org",
+            to_addr="team@example.org",
+            subject="Digest",
+            message_id="<digest-1@example.org>",
+            raw=b"Subject: digest\r\n\r\n3 cases",
+            state=OutboxState.SENT,
+            created_at=stored,
+        )
+        s.add_all([held, digest])
+    policy = Policy()  # unattached mail: 1 year
+    a_year = stored.replace(year=stored.year + 1)
+    with worker.db.transaction() as s:
+        assert not unattached_due(s, policy, a_year - timedelta(seconds=1))
+        due = unattached_due(s, policy, a_year + timedelta(seconds=1))
+        assert len(due.messages) == 1 and len(due.letters) == 1
+        counts = purge_unattached(s, policy, a_year + timedelta(seconds=1), actor="retention")
+        assert (counts.messages, counts.outbox) == (1, 1)
+    with worker.db.transaction() as s:
+        states = list(s.scalars(select(Message.state)))
+        assert MessageState.AUTOMATIC not in states and MessageState.HELD in states  # held stays
+        assert (
+            s.scalar(select(func.count()).select_from(Outbox).where(Outbox.case_id.is_(None))) == 0
+        )
+        [audit] = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "retention_purge_unattached")
+        )
+        assert audit.detail["messages"] == 1 and audit.detail["period"] == "1 year"
+    forever = policy_from_mapping({"retention": {"unattached": "none"}})
+    with worker.db.transaction() as s:
+        assert not unattached_due(s, forever, a_year.replace(year=a_year.year + 50))

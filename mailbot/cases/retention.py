@@ -8,6 +8,10 @@ blanks every personal field of the case row, which stays as an anonymous tombsto
 (reference, dates, category, priority, stage, outcome) so the register's counts and reports
 stay right and no reference is ever reused.
 
+Mail that belongs to no case (bounces, auto-replies and copies recorded but never answered;
+daily digests and report mails) is destroyed `Retention.unattached` after it arrived or was
+sent (default 1 year), except held mail a person still has to look at.
+
 What is not destroyed, and why:
 - a case on legal hold (`Case.legal_hold`, set by a manager): never, until the hold is cleared;
 - a case whose split-off child case is still kept: the child's email lives on the parent;
@@ -31,7 +35,16 @@ from sqlalchemy.orm import Session
 from mailbot.cases.casefile import category_of
 from mailbot.cases.store import record_event
 from mailbot.db.engine import Database
-from mailbot.db.models import Attachment, Case, CaseEvent, Message, Outbox, UndeliverableAddress
+from mailbot.db.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    Message,
+    MessageState,
+    Outbox,
+    OutboxState,
+    UndeliverableAddress,
+)
 from mailbot.db.web_models import AuditEntry, CaseDetails, ClassifierFeedback
 from mailbot.errors import MailbotError
 from mailbot.procedure.policy import Categories, Policy
@@ -45,8 +58,10 @@ __all__ = [
     "plan",
     "purge_case",
     "purge_due",
+    "purge_unattached",
     "run_retention",
     "set_legal_hold",
+    "unattached_due",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +109,7 @@ class RunReport:
     purged: list[str] = field(default_factory=list)
     skipped: list[PlanItem] = field(default_factory=list)
     totals: PurgeCounts = field(default_factory=PurgeCounts)
+    unattached: PurgeCounts = field(default_factory=PurgeCounts)
 
 
 def _closed_cases() -> Select[Case]:
@@ -281,11 +297,93 @@ def _forget_undeliverable(session: Session, case: Case, doomed: set[int]) -> Non
     )
 
 
+@dataclass
+class Unattached:
+    """Mail that belongs to no case and is past `Retention.unattached` (ids)."""
+
+    messages: list[int] = field(default_factory=list)
+    letters: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.messages or self.letters)
+
+
+def unattached_due(session: Session, policy: Policy, now: datetime) -> Unattached:
+    """What `purge_unattached` would destroy at `now`: recorded-but-unanswered mail (bounces,
+    auto-replies, copies) and sent case-less letters (digests, reports) past the period.
+
+    Never mail a person still has to look at (held, possible match) or that an event of a
+    case points at, nor a message a kept copy names as its original.
+    """
+    period = policy.retention.unattached
+    if period is None:
+        return Unattached()
+    cutoff = period.before(now)
+    on_cases = select(CaseEvent.message_id).where(CaseEvent.message_id.is_not(None))
+    originals = select(Message.duplicate_of_id).where(Message.duplicate_of_id.is_not(None))
+    messages = session.scalars(
+        select(Message.id).where(
+            Message.case_id.is_(None),
+            Message.state.in_((MessageState.AUTOMATIC, MessageState.DUPLICATE)),
+            Message.stored_at < cutoff,
+            Message.id.not_in(on_cases),
+            Message.id.not_in(originals),
+        )
+    )
+    letters = session.scalars(
+        select(Outbox.id).where(
+            Outbox.case_id.is_(None),
+            Outbox.state.in_((OutboxState.SENT, OutboxState.FAILED)),
+            Outbox.created_at < cutoff,
+        )
+    )
+    return Unattached(sorted(messages), sorted(letters))
+
+
+def purge_unattached(
+    session: Session, policy: Policy, now: datetime, actor: str = "mailbot"
+) -> PurgeCounts:
+    """Destroy what `unattached_due` finds, in this transaction; one audit row with counts."""
+    due = unattached_due(session, policy, now)
+    counts = PurgeCounts()
+    if not due:
+        return counts
+    session.execute(
+        update(UndeliverableAddress)
+        .where(UndeliverableAddress.message_id.in_(due.messages))
+        .values(message_id=None)
+    )
+    session.execute(
+        update(CaseEvent).where(CaseEvent.outbox_id.in_(due.letters)).values(outbox_id=None)
+    )
+    counts.feedback = _delete(
+        session, delete(ClassifierFeedback).where(ClassifierFeedback.message_id.in_(due.messages))
+    )
+    counts.attachments = _delete(
+        session, delete(Attachment).where(Attachment.message_id.in_(due.messages))
+    )
+    counts.messages = _delete(session, delete(Message).where(Message.id.in_(due.messages)))
+    counts.outbox = _delete(session, delete(Outbox).where(Outbox.id.in_(due.letters)))
+    session.add(
+        AuditEntry(
+            at=now,
+            username=actor,
+            action="retention_purge_unattached",
+            detail={"period": str(policy.retention.unattached), **counts.as_dict()},
+        )
+    )
+    session.flush()
+    session.expire_all()
+    return counts
+
+
 def run_retention(
     session: Session, policy: Policy, now: datetime, actor: str = "mailbot"
 ) -> RunReport:
-    """Destroy every case `plan` finds due at `now`, in this transaction."""
+    """Destroy every case `plan` finds due at `now`, and unattached mail past its period,
+    in this transaction."""
     report = RunReport()
+    report.unattached = purge_unattached(session, policy, now, actor)
     for item in plan(session, policy, now):
         if item.state in ("legal hold", "kept with child"):
             report.skipped.append(item)
@@ -303,6 +401,14 @@ def run_retention(
 def purge_due(db: Database, policy: Policy, now: datetime, actor: str = "mailbot") -> list[str]:
     """Destroy every due case, each in its own transaction (a failure leaves the others
     done); returns their references. What the worker runs when `retention.automatic`."""
+    with db.transaction() as session:
+        gone = purge_unattached(session, policy, now, actor)
+    if gone.messages or gone.outbox:
+        log.info(
+            "retention: %d unattached message(s) and %d case-less letter(s) destroyed",
+            gone.messages,
+            gone.outbox,
+        )
     with db.transaction() as session:
         due = [item for item in plan(session, policy, now) if item.due]
     done = []

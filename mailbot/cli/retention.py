@@ -13,7 +13,12 @@ import click
 
 from mailbot.app import open_database
 from mailbot.cases.retention import plan as retention_plan
-from mailbot.cases.retention import purge_case, set_legal_hold
+from mailbot.cases.retention import (
+    purge_case,
+    purge_unattached,
+    set_legal_hold,
+    unattached_due,
+)
 from mailbot.cases.store import case_by_reference
 from mailbot.cli import AppContext
 from mailbot.cli.sla import parse_moment
@@ -53,6 +58,7 @@ def plan(app: AppContext, now_text: str | None, show_all: bool, as_json: bool) -
     try:
         with db.transaction() as session:
             items = retention_plan(session, config.policy, now)
+            loose = unattached_due(session, config.policy, now)
     finally:
         db.dispose()
     shown = [i for i in items if show_all or i.state in ("due", "legal hold", "kept with child")]
@@ -83,6 +89,10 @@ def plan(app: AppContext, now_text: str | None, show_all: bool, as_json: bool) -
         )
     due = sum(1 for i in items if i.due)
     click.echo(f"{now:%Y-%m-%d %H:%M}: {due} case(s) due for destruction of {len(items)} closed")
+    click.echo(
+        f"and {len(loose.messages)} unattached message(s) and {len(loose.letters)} case-less "
+        f"letter(s) older than {config.policy.retention.unattached or 'for ever'}"
+    )
 
 
 @retention.command("run")
@@ -107,6 +117,13 @@ def run(app: AppContext, now_text: str | None, yes: bool) -> None:
     now = parse_moment(now_text, config.policy.calendar.timezone) if now_text else utcnow()
     db = open_database(config)
     try:
+        with db.transaction() as session:
+            loose = purge_unattached(session, config.policy, now, actor="retention")
+        if loose.messages or loose.outbox:
+            click.echo(
+                f"destroyed {loose.messages} unattached message(s) and {loose.outbox} "
+                "case-less letter(s)"
+            )
         with db.transaction() as session:
             due = [i for i in retention_plan(session, config.policy, now) if i.due]
         if not due:

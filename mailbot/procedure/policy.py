@@ -639,6 +639,13 @@ class Retention(_Model):
         default_factory=dict,
         description='A different period for some categories, e.g. { compliment = "2 years" }.',
     )
+    unattached: Kept = Field(
+        default=RetentionPeriod(1, "years"),
+        description="Mail that belongs to no case is destroyed this long after it arrived or "
+        "was sent: bounces, auto-replies and copies Mailbot recorded but never answered, daily "
+        "digests and report mails. Held mail waiting for a person is never destroyed by this. "
+        '"none": keep for ever.',
+    )
     automatic: Flag = Field(
         default=False,
         description="The worker destroys due cases itself (hourly check); false: only "

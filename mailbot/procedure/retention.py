@@ -62,9 +62,17 @@ class RetentionPeriod:
     def after(self, start: datetime) -> datetime:
         """`start` plus this period, by the calendar (month ends clamp: 31 Jan + 1 month →
         28/29 Feb)."""
+        return self._shift(start, 1)
+
+    def before(self, end: datetime) -> datetime:
+        """`end` minus this period, by the calendar: what was stored before it is due at
+        `end` (a cut-off a query can compare with)."""
+        return self._shift(end, -1)
+
+    def _shift(self, start: datetime, sign: int) -> datetime:
         if self.unit == "days":
-            return start + timedelta(days=self.amount)
-        months = self.amount * 12 if self.unit == "years" else self.amount
+            return start + sign * timedelta(days=self.amount)
+        months = sign * (self.amount * 12 if self.unit == "years" else self.amount)
         index = start.month - 1 + months
         year, month = start.year + index // 12, index % 12 + 1
         day = min(start.day, calendar.monthrange(year, month)[1])
