@@ -24,7 +24,7 @@ from mailbot.cases.casework import add_note
 from mailbot.cases.retention import set_legal_hold
 from mailbot.cases.subject import ERASED, SubjectError, erase_subject, export_subject
 from mailbot.cli import main
-from mailbot.db.models import Base, Case, Message, Outbox, UndeliverableAddress
+from mailbot.db.models import Base, Case, CaseEvent, Message, Outbox, UndeliverableAddress
 from mailbot.db.web_models import AuditEntry, User
 from mailbot.web.app import create_app
 
@@ -248,3 +248,30 @@ def test_a_manager_downloads_the_export_from_the_web_ui(tmp_path: Path) -> None:
             assert audit.username == "manager"
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("name", ["José Núñez", "李明"])
+def test_erasure_finds_a_name_in_another_cases_notes_whatever_its_letters(
+    fake_env: FakeEnv, name: str
+) -> None:
+    """The events and audit tables are searched by the database first (a prefilter that must
+    never miss what the eraser would match): accents, another case, CJK."""
+    fake_env.send(
+        make_email(sender=f"{name} <named@example.net>", subject="Noise", message_id="n1")
+    )
+    fake_env.send(make_email(sender=f"{QUINN_NAME} <{QUINN}>", subject="Potholes", message_id="q1"))
+    worker = fake_env.worker()
+    worker.run_once()
+    with worker.db.transaction() as s:
+        staff = User(username="manager1", password_hash="x", role="manager")
+        s.add(staff)
+        quinn = s.scalars(select(Case).where(Case.customer_address == QUINN)).one()
+        add_note(s, quinn, staff, f"{name.upper()} rang about this pothole too")
+        s.add(AuditEntry(username="manager1", action="looked_up", detail={"who": name}))
+    with worker.db.transaction() as s:
+        assert "case_events.detail" in _holding(s, [name])
+        erase_subject(s, "named@example.net", NOW, actor="manager1")
+    with worker.db.transaction() as s:
+        assert _holding(s, [name, "named@example.net"]) == []
+        note = s.scalars(select(CaseEvent).where(CaseEvent.kind == "note")).one()
+        assert note.detail["text"].endswith(" rang about this pothole too")

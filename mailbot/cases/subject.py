@@ -37,8 +37,8 @@ from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, Text, cast, func, or_, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from mailbot.cases import wording
 from mailbot.db.models import Case, CaseEvent, Message, Outbox, UndeliverableAddress
@@ -313,6 +313,25 @@ class _Eraser:
         needles = {address, *(n.strip() for n in names if len(n.strip()) > 1)}
         ordered = sorted(needles, key=len, reverse=True)  # the longest first
         self.pattern = re.compile("|".join(re.escape(n) for n in ordered), re.IGNORECASE)
+        self.needles = needles
+
+    def may_mention(self, *columns: QueryableAttribute[Any]) -> ColumnElement[bool]:
+        """A SQL test that is true for every row the pattern could match (and some it won't),
+        so the database, not Python, reads the whole events and audit tables.
+
+        Every case-insensitive match of a needle contains its longest ASCII run, and SQL's
+        lower() folds ASCII alike on SQLite and PostgreSQL. A needle with no such run (李明)
+        is looked for as written and as JSON escapes it (SQLite keeps JSON as escaped text).
+        """
+        fragments: set[str] = set()
+        for needle in self.needles:
+            runs = re.findall(r"[\x20-\x7e]{3,}", needle)
+            if runs:
+                fragments.add(max(runs, key=len).lower())
+            else:
+                fragments |= {needle.lower(), json.dumps(needle)[1:-1].lower()}
+        texts = [func.lower(cast(c, Text)) for c in columns]
+        return or_(*(t.contains(f, autoescape=True) for t in texts for f in sorted(fragments)))
 
     def text(self, value: str) -> str:
         return self.pattern.sub(ERASED, value) if value else value
@@ -428,7 +447,12 @@ def erase_subject(
         stand_in.set_content(f"{ERASED}: this letter was erased on request.")
         letter.raw = stand_in.as_bytes()
         report.letters += 1
-    for event in session.scalars(select(CaseEvent).where(CaseEvent.case_id.not_in(held or {0}))):
+    for event in session.scalars(
+        select(CaseEvent).where(
+            CaseEvent.case_id.not_in(held or {0}),
+            eraser.may_mention(CaseEvent.actor, CaseEvent.detail),
+        )
+    ):
         actor_text, detail = eraser.text(event.actor), eraser.data(event.detail)
         if actor_text != event.actor or detail != event.detail:
             event.actor, event.detail = actor_text, detail
@@ -445,7 +469,9 @@ def erase_subject(
         select(CaseDetails).where(CaseDetails.case_id.in_(erasable_ids))
     ):
         details.fields = eraser.data(details.fields)
-    for entry in session.scalars(select(AuditEntry)):
+    for entry in session.scalars(
+        select(AuditEntry).where(eraser.may_mention(AuditEntry.target, AuditEntry.detail))
+    ):
         target, detail = eraser.text(entry.target), eraser.data(entry.detail)
         if target != entry.target or detail != entry.detail:
             entry.target, entry.detail = target, detail
