@@ -422,3 +422,15 @@ def test_corpus_iso_2022_jp_fixture_is_readable() -> None:
     msg = parse_message(path.read_bytes())
     assert "\x1b" not in msg.text
     assert msg.subject == "ご注文商品を本日お届けします"
+
+
+def test_mail_parsers_own_complaints_stay_out_of_the_log_and_hold_no_customer_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = b"From: a@example.org\r\nSubject: =?utf-8?b?!!!Secret Name?=\r\n\r\nhello\r\n"
+    with caplog.at_level(logging.DEBUG):
+        parse_message(raw)
+    noisy = [r for r in caplog.records if r.name.startswith("mailparser")]
+    assert noisy, "mail-parser said nothing: the test no longer exercises the filter"
+    assert all(r.levelno == logging.DEBUG for r in noisy)
+    assert not any("Secret Name" in r.getMessage() for r in noisy)

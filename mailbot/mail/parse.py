@@ -31,9 +31,11 @@ import mailparser
 
 from mailbot.mail.html import html_to_text
 from mailbot.mail.message import Address, Attachment, ParsedMessage
+from mailbot.mail.parser_logs import quiet_mail_parser
 from mailbot.mail.quotes import strip_quotes
 
 log = logging.getLogger(__name__)
+quiet_mail_parser()
 
 # Deeper MIME nesting than this is hostile or broken; the stdlib would recurse without end.
 _MAX_DEPTH = 40
