@@ -255,9 +255,9 @@ def test_refused_changes_change_nothing_and_say_why(env: dict[str, Any]) -> None
     headers = bearer(env["tokens"]["write"])
     before = _snapshot(db)
     cases = [
-        ({"status": "closed"}, 422, "outcome"),  # the lifecycle's own sentence
-        ({"priority": "urgent", "status": "outcome_given"}, 422, "outcome"),  # all or nothing
-        ({"assignee": "nobody-here"}, 422, "no active account"),
+        ({"status": "closed"}, 409, "outcome"),  # the lifecycle's own sentence
+        ({"priority": "urgent", "status": "outcome_given"}, 409, "outcome"),  # all or nothing
+        ({"assignee": "nobody-here"}, 409, "no active account"),
         ({"stage": "frontline", "status": "bogus"}, 400, "status"),
         ({"priority": "extreme"}, 400, "priority"),
         ({"colour": "red"}, 400, "colour"),
@@ -313,7 +313,7 @@ def test_empty_reply_and_note_are_refused(env: dict[str, Any]) -> None:
     before = _snapshot(db)
     for url, body in (("replies", {"body": "  "}), ("notes", {"text": " "}), ("notes", {})):
         answer = client.post(f"{API}/cases/{ref}/{url}", json=body, headers=headers)
-        assert answer.status_code in (400, 422), (url, body, answer.text)
+        assert answer.status_code == 400, (url, body, answer.text)
     assert _snapshot(db) == before
 
 

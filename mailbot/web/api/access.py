@@ -44,7 +44,6 @@ CODES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
-    422: "refused",
     429: "rate_limited",
 }
 
@@ -157,7 +156,8 @@ def endpoint(scope: str) -> Callable[[View], Endpoint]:
     """An API view needing `scope`: authenticated, rate-limited, one transaction.
 
     A refusal from the rules (CaseworkError, AssignmentError) rolls the whole request back
-    and answers 422 with the rule's own sentence.
+    and answers 409 with the rule's own sentence: the request is well formed, but the case
+    as it is now (its stage, status, the accounts) does not allow it.
     """
 
     def decorate(view: View) -> Endpoint:
@@ -181,7 +181,7 @@ def endpoint(scope: str) -> Callable[[View], Endpoint]:
             except ApiError as exc:
                 return exc.response()
             except (CaseworkError, AssignmentError) as exc:
-                return error_response(422, str(exc))
+                return error_response(409, str(exc))
 
         return run
 

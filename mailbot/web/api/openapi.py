@@ -10,6 +10,7 @@ from mailbot.config import Config
 from mailbot.web.api.shapes import CasePatch, NoteBody, ReplyBody, body_schema
 
 PREFIX = "/api/v1"
+MAX_PAGE = 1_000_000
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -31,7 +32,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "No such case, or one this token may not see (confidential).",
         413: "The body is too large.",
         415: "The body is not JSON.",
-        422: "The procedure's rules refuse the change; the message says why.",
+        409: "The case as it is now refuses the change (the procedure's rules, an unknown "
+        "account); the message says why.",
         429: "Too many requests with this token; wait a minute.",
     }
     return {
@@ -230,7 +232,11 @@ def _case_filters(config: Config) -> list[dict[str, Any]]:
         query("assignee", _text(100, ""), 'Owned by this user name ("none": by nobody).'),
         query("mailbox", _text(100, ""), "Only cases that came in through this mailbox."),
         query("q", _text(200, ""), "Words in the reference, subject, customer or summary."),
-        query("page", {"type": "integer", "minimum": 1, "default": 1}, "Page, from 1."),
+        query(
+            "page",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+            "Page, from 1 (past the last: no items).",
+        ),
         query(
             "limit",
             {"type": "integer", "minimum": 1, "maximum": 100, "default": 25},
@@ -247,7 +253,7 @@ def document(config: Config) -> dict[str, Any]:
         "schema": {"type": "string", "maxLength": 40, "example": "CS-2026-00042"},
         "description": "The case reference.",
     }
-    refused = (400, 401, 403, 404, 413, 415, 422, 429)
+    refused = (400, 401, 403, 404, 409, 413, 415, 429)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -47,11 +47,18 @@ class CasePatch(_Body):
 
 
 class NoteBody(_Body):
-    text: str = Field(min_length=1, max_length=20000, description="The internal note.")
+    text: str = Field(
+        min_length=1, max_length=20000, pattern=r"\S", description="The internal note."
+    )
 
 
 class ReplyBody(_Body):
-    body: str = Field(min_length=1, max_length=50000, description="The reply's text (plain text).")
+    body: str = Field(
+        min_length=1,
+        max_length=50000,
+        pattern=r"\S",
+        description="The reply's text (plain text, not only spaces).",
+    )
     signed_by: str = Field(
         "", max_length=200, description="The person's name above the signature (optional)."
     )

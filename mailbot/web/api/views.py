@@ -21,11 +21,11 @@ from mailbot.db.models import Case, CaseEvent
 from mailbot.db.types import utcnow
 from mailbot.web.api import shapes
 from mailbot.web.api.access import ApiError, Client, endpoint
-from mailbot.web.api.openapi import PREFIX, document
+from mailbot.web.api.openapi import MAX_PAGE, PREFIX, document
 from mailbot.web.context import Web
 from mailbot.web.reply import queue_reply
 
-MAX_PAGE = 1_000_000
+LIST_PARAMS = ("status", "stage", "label", "priority", "assignee", "mailbox", "q", "page", "limit")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -74,26 +74,28 @@ def list_cases(
     web = _web(request)
     policy = web.config.policy
     params = request.query_params
+    unknown = sorted(set(params) - set(LIST_PARAMS))
+    if unknown:  # a misspelt filter would otherwise list every case
+        raise ApiError(400, f"unknown parameter {unknown[0]!r}; use {', '.join(LIST_PARAMS)}")
     page = _int(request, "page", 1, MAX_PAGE)
     limit = _int(request, "limit", 25, 100)
     limits = {"q": 200, "assignee": 100, "mailbox": 100}
     for name, most in limits.items():
         if len(params.get(name, "")) > most:
             raise ApiError(400, f"{name}: at most {most} characters")
+    choices = {
+        "status": list(cw.STATUSES),
+        "stage": list(cw.STAGES),
+        "label": list(cw.LABELS),
+        "priority": cw.priorities(policy),
+    }
+    for name, allowed in choices.items():  # exactly one of the words: not "", not " open"
+        if name in params and params[name] not in allowed:
+            raise ApiError(400, f"{name}: {params[name][:60]!r} is not one of {', '.join(allowed)}")
     wanted = {
         n: params.get(n, "") for n in ("status", "stage", "label", "priority", "mailbox", "q")
     }
     filters = cw.CaseFilters.from_query({**wanted, "owner": params.get("assignee", "")})
-    problems = filters.problems(
-        {
-            "status": list(cw.STATUSES),
-            "stage": list(cw.STAGES),
-            "label": list(cw.LABELS),
-            "priority": cw.priorities(policy),
-        }
-    )
-    if problems:
-        raise ApiError(400, "; ".join(problems.values()))
     found = cw.search_cases(
         session,
         client.reader(),
@@ -212,13 +214,16 @@ def reply(request: Request, session: Session, client: Client, body: dict[str, An
     )
 
 
+async def one_case(request: Request) -> Response:
+    return await (change_case if request.method == "PATCH" else get_case)(request)
+
+
 def routes() -> list[Route]:
     case = f"{PREFIX}/cases/{{reference}}"
     return [
         Route(f"{PREFIX}/openapi.json", openapi, methods=["GET"]),
         Route(f"{PREFIX}/cases", list_cases, methods=["GET"]),
-        Route(case, get_case, methods=["GET"]),
-        Route(case, change_case, methods=["PATCH"]),
+        Route(case, one_case, methods=["GET", "PATCH"]),  # one route: 405 lists both
         Route(f"{case}/notes", add_note, methods=["POST"]),
         Route(f"{case}/replies", reply, methods=["POST"]),
     ]
