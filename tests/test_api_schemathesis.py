@@ -81,7 +81,7 @@ class Token:
 
 @schema.parametrize()
 @settings(
-    max_examples=60,
+    max_examples=100,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

@@ -33,7 +33,7 @@ from mailbot.web.ratelimit import RateLimiter
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 View = Callable[[Request, Session, "Client", dict[str, Any]], Response]
-BODY_LIMIT = 200_000  # bytes of a JSON request body
+BODY_LIMIT = 1_000_000  # bytes of a JSON body: a longest reply, \u-escaped, fits
 
 CODES = {
     400: "bad_request",
