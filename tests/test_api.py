@@ -317,6 +317,16 @@ def test_empty_reply_and_note_are_refused(env: dict[str, Any]) -> None:
     assert _snapshot(db) == before
 
 
+def test_nul_characters_are_dropped(env: dict[str, Any]) -> None:
+    """PostgreSQL refuses NUL in text: the API drops it rather than answering 500."""
+    client, ref = env["client"], env["refs"][0]
+    headers = bearer(env["tokens"]["write"])
+    note = client.post(f"{API}/cases/{ref}/notes", json={"text": "Ra\x00ng"}, headers=headers)
+    assert note.status_code == 201 and note.json()["event"]["detail"]["text"] == "Rang"
+    found = client.get(f"{API}/cases", params={"q": "collection\x00 3"}, headers=headers)
+    assert found.status_code == 200 and found.json()["total"] == 1
+
+
 def test_rate_limit_per_token(db: Database) -> None:
     config = web_config(db.url, web={"api_requests_per_minute": 3})
     tokens = add_tokens(db)

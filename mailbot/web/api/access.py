@@ -149,7 +149,20 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
-    return body
+    clean: dict[str, Any] = without_nul(body)
+    return clean
+
+
+def without_nul(value: Any) -> Any:
+    """NUL characters dropped from every string: they mean nothing in a note or a reply, and
+    PostgreSQL refuses them in text (a 500 otherwise)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def endpoint(scope: str) -> Callable[[View], Endpoint]:

@@ -92,10 +92,10 @@ def list_cases(
     for name, allowed in choices.items():  # exactly one of the words: not "", not " open"
         if name in params and params[name] not in allowed:
             raise ApiError(400, f"{name}: {params[name][:60]!r} is not one of {', '.join(allowed)}")
-    wanted = {
-        n: params.get(n, "") for n in ("status", "stage", "label", "priority", "mailbox", "q")
-    }
-    filters = cw.CaseFilters.from_query({**wanted, "owner": params.get("assignee", "")})
+    # Free text without NUL characters (PostgreSQL refuses them in a query).
+    text = {n: params.get(n, "").replace("\x00", "") for n in ("mailbox", "q", "assignee")}
+    wanted = {n: params.get(n, "") for n in ("status", "stage", "label", "priority")}
+    filters = cw.CaseFilters.from_query({**wanted, **text, "owner": text["assignee"]})
     found = cw.search_cases(
         session,
         client.reader(),
