@@ -29,8 +29,9 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = open_database(web_config(f"sqlite:///{tmp_path / 'api.db'}"))
+def db(database_url: str) -> Iterator[Database]:
+    """A SQLite file, and a PostgreSQL database (conftest's `database_url`)."""
+    database = open_database(web_config(database_url))
     add_users(database)
     yield database
     database.dispose()
