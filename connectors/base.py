@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from mailbot.errors import MailbotError
 
@@ -119,3 +119,11 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """A connector that also takes events with no ticket operation of their own
+    (`sla.at_risk`, `sla.breached`): the webhook. Others are not sent them."""
+
+    def send_event(self, ticket_id: str, event: str, data: dict[str, Any], key: str) -> None: ...

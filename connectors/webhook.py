@@ -13,7 +13,9 @@ Body (stable; new keys may be added):
 
 Events: `case.opened` (data: subject, requestor, text, priority, link), `message.received`
 (a customer's later email: text), `case.updated` (a staff reply or note: kind, text; or new
-status/priority), `case.closed` (status "closed").
+status/priority), `case.closed` (status "closed"), `sla.at_risk` and `sla.breached` (the
+due date is close, or has passed: deadline, status, stage, priority; once per case and due
+date, from the SLA tick).
 """
 
 from __future__ import annotations
@@ -151,6 +153,9 @@ class WebhookConnector:
         }
         event = "case.closed" if status == "closed" else "case.updated"
         self._post(key or f"{event}:{ticket_id}", event, ticket_id, data)
+
+    def send_event(self, ticket_id: str, event: str, data: dict[str, Any], key: str) -> None:
+        self._post(key, event, ticket_id, data)
 
     def changed_since(self, when: datetime) -> set[str] | None:
         return set()

@@ -459,6 +459,9 @@ class Web(_Section):
     login_attempts: int = Field(
         5, ge=1, description="Failed log-ins allowed per address or user name per 15 minutes."
     )
+    api_requests_per_minute: int = Field(
+        600, ge=1, description="REST API requests allowed per token per minute (then 429)."
+    )
 
 
 class Logging(_Section):

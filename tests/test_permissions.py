@@ -16,6 +16,7 @@ from web_support import add_users, csrf_of, login, seed_case, web_config
 from mailbot.app import open_database
 from mailbot.db.engine import Database
 from mailbot.db.web_models import ROLES
+from mailbot.web.api.tokens import add_token
 from mailbot.web.app import create_app
 
 # (method, path template) → the least role that may use it; None: anyone.
@@ -64,6 +65,25 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/privacy"): "manager",
     ("POST", "/privacy/export"): "manager",
 }
+# The REST API: (method, path template) → the token scope it needs; None: anyone. Only a
+# bearer token opens it: anonymous callers and staff session cookies alike get 401.
+API_EXPECTED: dict[tuple[str, str], str | None] = {
+    ("GET", "/api/v1/openapi.json"): None,
+    ("GET", "/api/v1/cases"): "read",
+    ("GET", "/api/v1/cases/{reference}"): "read",
+    ("PATCH", "/api/v1/cases/{reference}"): "write",
+    ("POST", "/api/v1/cases/{reference}/notes"): "write",
+    ("POST", "/api/v1/cases/{reference}/replies"): "write",
+}
+# Who calls the API in the matrix: no credentials, a staff cookie, or a token's scopes.
+API_CALLERS: dict[str, tuple[str, ...] | str | None] = {
+    "anonymous": None,
+    "agent cookie": "agent",
+    "manager cookie": "manager",
+    "token read": ("read",),
+    "token write": ("read", "write"),
+    "token read+confidential": ("read", "confidential"),
+}
 # Would end the session or change what the next request sees: checked on their own.
 _SKIP = {("POST", "/logout"), ("POST", "/login")}
 
@@ -90,7 +110,9 @@ def _routes(app: object) -> set[tuple[str, str]]:
 
 def test_every_route_has_an_expected_role(db: Database) -> None:
     app = create_app(web_config(db.url), db)
-    assert _routes(app) == set(EXPECTED), "give each new route its role in EXPECTED"
+    assert _routes(app) == set(EXPECTED) | set(API_EXPECTED), (
+        "give each new route its role in EXPECTED (or its scope in API_EXPECTED)"
+    )
 
 
 def _fill(path: str, reference: str) -> str:
@@ -135,6 +157,51 @@ def test_the_permission_matrix(db: Database, role: str | None) -> None:
         code = client.get(f"/cases/{secret}").status_code
         if code != (404 if role == "agent" else 200):
             wrong.append(f"GET /cases/{secret} (confidential) as {role}: {code}")
+    assert wrong == []
+
+
+@pytest.mark.parametrize("caller", list(API_CALLERS))
+def test_the_api_permission_matrix(db: Database, caller: str) -> None:
+    config = web_config(db.url)
+    ref = seed_case(db)
+    secret = seed_case(db, confidential=True, subject="About a member of staff")
+    client = TestClient(create_app(config, db))
+    who = API_CALLERS[caller]
+    headers: dict[str, str] = {}
+    scopes: tuple[str, ...] = ()
+    if isinstance(who, str):  # a staff cookie: signed in to the web UI, no token
+        assert login(client, who).status_code in (302, 303)
+        headers = {"X-CSRF-Token": csrf_of(client.get("/account").text)}
+    elif who is not None:
+        scopes = who
+        with db.transaction() as session:
+            made = add_token(session, caller.replace(" ", "-").replace("+", "-"), scopes)
+        headers = {"Authorization": f"Bearer {made.secret}"}
+    wrong: list[str] = []
+    for (method, template), scope in sorted(API_EXPECTED.items()):
+        for reference, hidden in ((ref, False), (secret, True)):
+            url = _fill(template, reference)
+            if "{reference}" not in template and hidden:
+                continue
+            code = client.request(method, url, json={}, headers=headers).status_code
+            if scope is None:
+                ok = code == 200
+            elif not scopes:  # anonymous or a cookie: the API does not know them
+                ok = code == 401
+            elif scope not in scopes:
+                ok = code == 403
+            elif hidden and "confidential" not in scopes:
+                ok = code == 404  # not 403: its existence is not confirmed
+            else:  # allowed: whatever it answers to an empty body, never a refusal or crash
+                ok = code < 500 and code not in (401, 403, 404)
+            if not ok:
+                wrong.append(f"{method} {url} as {caller}: {code}")
+    # What reads return: the confidential case only with that scope.
+    if scopes:
+        listed = client.get("/api/v1/cases?limit=100", headers=headers).json()["items"]
+        seen = {c["reference"] for c in listed}
+        if seen != ({ref, secret} if "confidential" in scopes else {ref}):
+            wrong.append(f"GET /api/v1/cases as {caller}: {sorted(seen)}")
     assert wrong == []
 
 

@@ -23,6 +23,9 @@ Outbox keys (the planner's keys, with the case reference as case id):
     ack-alert:REF                acknowledgement at risk, to customer services
     digest:YYYY-MM-DD            daily digest
 
+A due date close or passed is told to the webhooks that mirror the case (`sla.at_risk`,
+`sla.breached`) through the sync queue, once per due date (mailbot.cases.sla_events).
+
 The appeal window's expiry sends nothing: it is the case event `appeal_window_expired`. A
 worker that was down catches up without spamming: the planner returns only the latest missed
 reminder slot of a case, never one per missed day.
@@ -42,6 +45,7 @@ from sqlalchemy.orm import Session
 from mailbot.cases.assignment import referral_contact
 from mailbot.cases.casefile import category_of, procedure_case
 from mailbot.cases.letters import acknowledgement_letter, queue_letter
+from mailbot.cases.sla_events import deadline_event
 from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.db.engine import Database
@@ -62,6 +66,8 @@ _EVENT_KINDS = (
     "acknowledgement_suppressed",
     "acknowledgement_skipped",
     "acknowledgement_at_risk",
+    "sla_at_risk",
+    "sla_breached",
 )
 
 
@@ -164,6 +170,11 @@ class _Tick:
         for action in sorted(actions, key=lambda a: a.kind == "escalate"):
             self.perform(session, row, action, keys, events)
         self.check_acknowledgement(session, row, keys, events)
+        told = deadline_event(
+            session, self.config, row, self.now, events, dry_run=self.report.dry_run
+        )
+        if told:
+            self.report.events.append(f"{told} {row.reference}")
 
     def perform(
         self,

@@ -160,6 +160,11 @@ def _assigned(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     return text
 
 
+def _day(value: Any) -> str:
+    """An ISO moment from an event's detail as "2026-12-03" (as given when it is not one)."""
+    return str(value or "?")[:10]
+
+
 EVENTS: dict[str, Sentence] = {
     # mail in
     "message_received": _received,
@@ -206,6 +211,12 @@ EVENTS: dict[str, Sentence] = {
         f"Bounce mark on {d.get('address') or 'the address'} cleared: automatic mail may go again"
     ),
     "appeal_window_expired": lambda d, a, b: "Appeal window closed without an appeal",
+    "sla_at_risk": lambda d, a, b: (
+        f"Due date {_day(d.get('deadline'))} close: ticket systems told (sla.at_risk)"
+    ),
+    "sla_breached": lambda d, a, b: (
+        f"Due date {_day(d.get('deadline'))} passed: ticket systems told (sla.breached)"
+    ),
     # staff
     "triaged": _triaged,
     "details_changed": lambda d, a, b: f"Details changed: {_changes(d)}",

@@ -177,6 +177,7 @@ def _register() -> None:
         sla,
         status,
         templates,
+        tokens,
         users,
         web,
     )
@@ -199,6 +200,7 @@ def _register() -> None:
         *auth.COMMANDS,
         *status.COMMANDS,
         *connectors.COMMANDS,
+        *tokens.COMMANDS,
     ):
         main.add_command(command)
     _whole_summaries(main)

@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session, aliased
 
 from mailbot.cases.store import record_event
 from mailbot.config import Config
-from mailbot.connectors.base import Connector, ConnectorError, TemporaryError, TicketDraft
+from mailbot.connectors.base import (
+    Connector,
+    ConnectorError,
+    EventSink,
+    TemporaryError,
+    TicketDraft,
+)
 from mailbot.connectors.registry import open_connector
 from mailbot.connectors.settings import ConnectorSettings
 from mailbot.db.engine import Database
@@ -222,6 +228,10 @@ def _apply(conn: Connector, conf: ConnectorSettings, row: _Claimed) -> dict[str,
             priority=str(p.get("priority", "")),
             owner=str(p.get("owner", "")),
         )
+        return {}
+    if row.action == "event":  # sla.at_risk, sla.breached: only connectors that take events
+        if isinstance(conn, EventSink):
+            conn.send_event(row.remote_id, str(p.get("event", "")), dict(p.get("data", {})), key)
         return {}
     raise ConnectorError(f"{conf.name}: unknown sync action {row.action!r}")
 

@@ -25,6 +25,8 @@ from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
 from mailbot.web import auth, health, managers, privacy, users, views
+from mailbot.web.api import views as api
+from mailbot.web.api.access import error_response
 from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
@@ -51,6 +53,8 @@ def _templates(config: Config) -> Jinja2Templates:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):  # programs get JSON (no such route, method)
+        return error_response(exc.status_code, str(exc.detail), exc.headers)
     return render(
         request,
         "error.html",
@@ -102,6 +106,7 @@ def routes() -> list[Any]:
         Route("/metrics", health.metrics),
         Route("/privacy", privacy.privacy_page),
         Route("/privacy/export", privacy.subject_export, methods=["POST"]),
+        *api.routes(),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
 
@@ -141,4 +146,6 @@ def create_app(
         limiter=RateLimiter(settings.login_attempts),
         letters=Renderer(config.templates.directory or None),
     )
+    # The REST API's requests per token and minute (mailbot.web.api.access).
+    app.state.api_limiter = RateLimiter(settings.api_requests_per_minute, window=60.0)
     return app

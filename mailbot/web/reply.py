@@ -36,7 +36,9 @@ def reply_letter(config: Config, case: Case, body: str, user: User) -> Letter:
     subject = case.subject.strip() or "Your message"
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
-    signature = f"{user.display_name}\n{config.organisation.signature}\n{config.organisation.name}"
+    # An API client may reply with no person's name: no empty first line then.
+    lines = (user.display_name, config.organisation.signature, config.organisation.name)
+    signature = "\n".join(line for line in lines if line)
     text = f"{body.strip()}\n\n{signature}\n\nReference: {case.reference}\n"
     paragraphs = "".join(
         f"<p>{escape(p).replace(chr(10), '<br>')}</p>" for p in text.split("\n\n") if p.strip()

@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from mailbot.cases import assignment, wording
 from mailbot.cases import casework as cw
+from mailbot.cases.decisions import change_status_and_tell
 from mailbot.cases.feedback import export_jsonl
-from mailbot.cases.letters import queue_outcome_letter
 from mailbot.cases.sync import SyncRetryError, failed_syncs, retry_sync
 from mailbot.cases.sync import links as remote_links
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
@@ -389,20 +389,18 @@ def case_status(request: Request, session: Session, user: User, form: FormData) 
     web: Web = request.app.state.web
 
     def work() -> None:
-        decided = case.outcome_at
-        cw.change_status(
+        # The customer is told a new outcome, and their appeal rights, in writing.
+        change_status_and_tell(
             session,
+            web.config,
+            web.letters,
             case,
             user,
             form_text(form, "status", 40),
             form_text(form, "stage", 40),
             form_text(form, "outcome", 20000),
-            policy=web.config.policy,
-            connectors=web.config.connectors,
+            utcnow(),
         )
-        if case.outcome_at != decided and case.customer_address:
-            # The customer is told the outcome, and their appeal rights, in writing.
-            queue_outcome_letter(session, web.config, web.letters, case, utcnow())
         flash(request, f"{case.reference}: {wording.status_word(case.status)}, stage {case.stage}")
 
     return _case_action(request, case, work)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+import mailbot.db.api_models  # registers the REST API's tokens
 import mailbot.db.health_models  # registers mailbox health and incidents
 import mailbot.db.sync_models
 import mailbot.db.web_models  # noqa: F401  (registers the web UI's tables)
