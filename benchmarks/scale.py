@@ -49,6 +49,7 @@ from mailbot.web.accounts import add_user  # noqa: E402
 from mailbot.web.app import create_app  # noqa: E402
 
 PASSWORD = "benchmark horse battery"
+SKIP: list[str] = []  # --skip: measurements whose name contains one of these are left out
 
 
 def config_for(url: str) -> Config:
@@ -70,6 +71,9 @@ def config_for(url: str) -> Config:
 
 
 def timed(name: str, target_ms: float, work: Callable[[], object], runs: int) -> float:
+    if any(word in name for word in SKIP):
+        print(f"{name:<42} skipped")
+        return 0.0
     work()  # warm-up: caches, prepared plans, templates
     times = []
     for _ in range(runs):
@@ -154,6 +158,8 @@ def measure(db: Database, config: Config, runs: int) -> None:
         runs,
     )
     timed(f"search        GET /cases?q={recent}", 300, get(client, f"/cases?q={recent}"), runs)
+    if any(word in "SLA sweep" for word in SKIP):
+        return
     started = time.perf_counter()
     first = jobs.tick(db, config, NOW)
     print(
@@ -169,7 +175,11 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="a seeded database")
     parser.add_argument("--cases", type=int, default=100_000, help="without --database-url")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--skip", action="append", default=[], help="leave out measurements naming this"
+    )
     args = parser.parse_args()
+    SKIP.extend(args.skip)
     with tempfile.TemporaryDirectory(prefix="mailbot-scale-") as root:
         server = None
         url = args.database_url
