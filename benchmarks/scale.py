@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ from mailbot.app import open_database  # noqa: E402
 from mailbot.cases import jobs  # noqa: E402
 from mailbot.config import Config, parse_config  # noqa: E402
 from mailbot.db.engine import Database  # noqa: E402
-from mailbot.db.models import Case  # noqa: E402
+from mailbot.db.models import Case, CaseEvent, Outbox  # noqa: E402
 from mailbot.db.web_models import User  # noqa: E402
 from mailbot.localmail import Postgres  # noqa: E402
 from mailbot.web.accounts import add_user  # noqa: E402
@@ -160,14 +160,72 @@ def measure(db: Database, config: Config, runs: int) -> None:
     timed(f"search        GET /cases?q={recent}", 300, get(client, f"/cases?q={recent}"), runs)
     if any(word in "SLA sweep" for word in SKIP):
         return
-    started = time.perf_counter()
-    first = jobs.tick(db, config, NOW)
-    print(
-        f"SLA tick, first after seeding: {time.perf_counter() - started:.1f} s, "
-        f"{first.cases:,} cases, {len(first.queued):,} letters queued, "
-        f"{len(first.errors)} errors"
-    )
+    settle(db, config)
     timed("SLA sweep     jobs.tick (steady state)", 2000, lambda: jobs.tick(db, config, NOW), runs)
+
+
+def settle(db: Database, config: Config) -> None:
+    """Record as done what a live system would have done already: the seeded log has years of
+    cases but none of the reminders, escalations and expired appeal windows of its past, so
+    the first tick would catch up on thousands of letters. A dry-run tick lists them; they
+    go in as sent outbox rows and events, in bulk."""
+    started = time.perf_counter()
+    plan = jobs.tick(db, config, NOW, dry_run=True)
+    refs = {key.split(":")[1] for key in plan.queued if ":" in key}
+    refs |= {line.split()[-1] for line in plan.events}
+    with db.transaction() as session:
+        cases = (
+            {
+                ref: (case_id, mailbox, stage)
+                for ref, case_id, mailbox, stage in session.execute(
+                    select(Case.reference, Case.id, Case.mailbox, Case.stage).where(
+                        Case.reference.in_(refs)
+                    )
+                )
+            }
+            if refs
+            else {}
+        )
+        letters = []
+        for n, key in enumerate(plan.queued):
+            case_id, mailbox, _stage = cases.get(key.split(":")[1], (None, "customerservices", ""))
+            letters.append(
+                {
+                    "idempotency_key": key,
+                    "case_id": case_id,
+                    "kind": key.split(":")[0],
+                    "mailbox": mailbox,
+                    "from_addr": f"{mailbox}@council.example",
+                    "to_addr": "someone@council.example",
+                    "subject": key,
+                    "message_id": f"<settled.{n}@council.example>",
+                    "raw": b"",
+                    "state": "sent",
+                    "created_at": NOW,
+                    "sent_at": NOW,
+                    "next_attempt_at": NOW,
+                }
+            )
+        for lo in range(0, len(letters), 5000):
+            session.execute(insert(Outbox), letters[lo : lo + 5000])
+        expired = [
+            {
+                "case_id": cases[line.split()[-1]][0],
+                "actor": "mailbot",
+                "at": NOW,
+                "kind": "appeal_window_expired",
+                "detail": {"stage": cases[line.split()[-1]][2]},
+            }
+            for line in plan.events
+            if line.startswith("appeal_window_expired") and line.split()[-1] in cases
+        ]
+        if expired:
+            session.execute(insert(CaseEvent), expired)
+    print(
+        f"settled the seeded past in {time.perf_counter() - started:.1f} s: "
+        f"{plan.cases:,} open cases planned, {len(letters):,} letters and "
+        f"{len(expired):,} events recorded as done"
+    )
 
 
 def main() -> None:

@@ -437,12 +437,16 @@ class CasePage:
     """One page of the case list, newest first, and where it sits in the whole result."""
 
     cases: list[Case]
-    total: int
+    total: int  # exact, or COUNT_UP_TO when there are more (exact is False)
     page: int  # 1-based
     per_page: int
+    exact: bool = True
 
     @property
     def pages(self) -> int:
+        """The number of pages; past COUNT_UP_TO cases, this one and the next if it is full."""
+        if not self.exact:
+            return self.page + (1 if len(self.cases) == self.per_page else 0)
         return max(1, -(-self.total // self.per_page))
 
     @property
@@ -473,15 +477,31 @@ def search_cases(
     calendar: WorkingCalendar | None = None,
 ) -> CasePage:
     query = filtered_cases(user, filters, now, calendar)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # Counting a million cases takes longer than showing a page: count up to COUNT_UP_TO
+    # ("1–100 of more than 10000"), exactly below that.
+    total = _count(session, query, COUNT_UP_TO + 1)
+    exact = total <= COUNT_UP_TO
+    if not exact and page > COUNT_UP_TO // per_page:  # deep in a long list: count it all
+        total, exact = _count(session, query), True
     # A page past the end (the list shrank since the link was made) shows the last page.
-    page = min(page, max(1, -(-total // per_page)))
+    if exact:
+        page = min(page, max(1, -(-total // per_page)))
     rows = session.scalars(
         query.order_by(Case.received_at.desc(), Case.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    return CasePage(list(rows), total, page, per_page)
+    return CasePage(list(rows), total if exact else COUNT_UP_TO, page, per_page, exact)
+
+
+COUNT_UP_TO = 10_000
+
+
+def _count(session: Session, query: Select[Any], up_to: int | None = None) -> int:
+    """How many rows `query` gives (at most `up_to`: the database stops there)."""
+    if up_to is not None:
+        query = query.limit(up_to)
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def filtered_cases(
