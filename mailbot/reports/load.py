@@ -118,10 +118,10 @@ def trend_points(session: Session, policy: Policy, periods: list[Period]) -> lis
     decided_at = func.coalesce(Case.outcome_at, Case.closed_at)
     counts = []
     for lo, hi in bounds:
-        received = and_(Case.received_at >= lo, Case.received_at < hi)
+        arrived = and_(Case.received_at >= lo, Case.received_at < hi)
         counts += [
-            func.count().filter(received),
-            func.count().filter(received, complaint),
+            func.count().filter(arrived),
+            func.count().filter(arrived, complaint),
             func.count().filter(complaint, decided_at >= lo, decided_at < hi),
         ]
     first, last = bounds[0][0], bounds[-1][1]
@@ -132,9 +132,8 @@ def trend_points(session: Session, policy: Policy, periods: list[Period]) -> lis
     )
     totals = session.execute(select(*counts).where(near)).one()
     acknowledged = [
-        Row(reference="", label="complaint", received_at=received, priority=priority,
-            acknowledged_at=at)
-        for received, priority, at in session.execute(
+        Row(reference="", label="complaint", received_at=when, priority=grade, acknowledged_at=at)
+        for when, grade, at in session.execute(
             select(Case.received_at, Case.priority, Case.acknowledged_at).where(
                 complaint,
                 Case.acknowledged_at.is_not(None),
