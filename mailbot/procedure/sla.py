@@ -28,7 +28,7 @@ Definitions (the calendar's own are in `mailbot.procedure.calendar`):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -137,14 +137,30 @@ def _merge(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetim
 # ---- what a policy promises -------------------------------------------------------------
 
 
+def acknowledge_within(
+    policy: Policy, priority: str, category: str = "complaint"
+) -> Duration | None:
+    """How long the policy gives to acknowledge (KeyError: a grade it does not have)."""
+    return policy.category(category).acknowledge_within or policy.grade(priority).acknowledge_within
+
+
 def acknowledge_by(
     policy: Policy, received_at: datetime, priority: str, category: str = "complaint"
 ) -> datetime | None:
     """Acknowledgement deadline (never paused: we always owe an acknowledgement)."""
-    within = (
-        policy.category(category).acknowledge_within or policy.grade(priority).acknowledge_within
-    )
+    within = acknowledge_within(policy, priority, category)
     return None if within is None else due_by(policy.working_calendar(), received_at, within)
+
+
+def unpaused_key(cal: WorkingCalendar, start: datetime, within: Duration) -> Hashable:
+    """All that `due_by(cal, start, within)` without holds depends on, for remembering it
+    across many starts: for a duration in days or weeks, the office day of `start` and
+    whether it came before closing time (which give the day the clock starts and the target
+    day); for working hours, the moment itself."""
+    if within.unit == "working_hours":
+        return (within, start)
+    here = cal.local(start)
+    return (within, here.date(), here.time() < cal.closes)
 
 
 def resolve_by(

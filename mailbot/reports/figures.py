@@ -28,7 +28,7 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -246,7 +246,7 @@ class _Figures:
         self.policy, self.rows = policy, rows
         self.calendar = policy.working_calendar()
         self._days: dict[datetime, date] = {}
-        self._deadlines: dict[int, datetime | None] = {}
+        self._deadlines: dict[Hashable, datetime | None] = {}
 
     def day(self, moment: datetime) -> date:
         """The office-clock day of `moment` (remembered: each row is asked many times)."""
@@ -267,14 +267,18 @@ class _Figures:
         ]
 
     def ack_deadline(self, row: Row) -> datetime | None:
-        if id(row) in self._deadlines:
-            return self._deadlines[id(row)]
+        """`sla.acknowledge_by` of the row, remembered by what it depends on (thousands of
+        cases received on one day share one deadline)."""
         try:
-            found = sla.acknowledge_by(self.policy, row.received_at, row.priority, row.label)
+            within = sla.acknowledge_within(self.policy, row.priority, row.label)
         except KeyError:  # a grade this policy does not have
-            found = None
-        self._deadlines[id(row)] = found
-        return found
+            return None
+        if within is None:
+            return None
+        key = sla.unpaused_key(self.calendar, row.received_at, within)
+        if key not in self._deadlines:
+            self._deadlines[key] = sla.due_by(self.calendar, row.received_at, within)
+        return self._deadlines[key]
 
     def acknowledgement(self, received: Sequence[Row]) -> Target:
         answered = within = 0

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.db.models import Case
 from mailbot.procedure.policy import Policy
 from mailbot.procedure.sla import Hold
-from mailbot.reports.figures import TREND_PERIODS, Period, Report, Row, compute
+from mailbot.reports.figures import (
+    TREND_PERIODS,
+    Period,
+    Report,
+    Row,
+    TrendPoint,
+    _Figures,
+    compute,
+)
 
-__all__ = ["load_rows", "report"]
+__all__ = ["load_rows", "report", "trend_points"]
+
+_MARGIN = timedelta(days=1)
 
 _COLUMNS = (
     Case.reference,
@@ -81,6 +92,67 @@ def report(
     show_confidential: bool = True,
     trend: bool = True,
 ) -> Report:
-    """The report of `period`; `trend=False`: without earlier periods (the dashboard)."""
-    rows = load_rows(session, period, trend)
-    return compute(policy, rows, period, show_confidential=show_confidential, trend=trend)
+    """The report of `period`; `trend=False`: without earlier periods (the dashboard).
+
+    The figures are `compute`'s on the period's own rows; the trend's counts are counted by
+    the database (COUNT … FILTER per period) and its acknowledgement shares read only the
+    acknowledged complaints: the same figures as `compute` on every row of the trend."""
+    rows = load_rows(session, period, trend=False)
+    found = compute(policy, rows, period, show_confidential=show_confidential, trend=False)
+    if not trend:
+        return found
+    periods: list[Period] = [period]
+    for _ in range(TREND_PERIODS[period.kind]):
+        periods.insert(0, periods[0].previous())
+    return replace(found, trend=trend_points(session, policy, periods))
+
+
+def trend_points(session: Session, policy: Policy, periods: list[Period]) -> list[TrendPoint]:
+    """Each period's headline numbers, as `compute` gives them in a report's trend."""
+    zone = policy.working_calendar().zone
+    bounds = [
+        (datetime.combine(p.start, time.min, zone), datetime.combine(p.end, time.min, zone))
+        for p in periods
+    ]
+    complaint = Case.label == "complaint"
+    decided_at = func.coalesce(Case.outcome_at, Case.closed_at)
+    counts = []
+    for lo, hi in bounds:
+        arrived = and_(Case.received_at >= lo, Case.received_at < hi)
+        counts += [
+            func.count().filter(arrived),
+            func.count().filter(arrived, complaint),
+            func.count().filter(complaint, decided_at >= lo, decided_at < hi),
+        ]
+    first, last = bounds[0][0], bounds[-1][1]
+    near = or_(
+        Case.received_at.between(first - _MARGIN, last + _MARGIN),
+        Case.outcome_at.between(first - _MARGIN, last + _MARGIN),
+        Case.closed_at.between(first - _MARGIN, last + _MARGIN),
+    )
+    totals = session.execute(select(*counts).where(near)).one()
+    acknowledged = [
+        Row(reference="", label="complaint", received_at=when, priority=grade, acknowledged_at=at)
+        for when, grade, at in session.execute(
+            select(Case.received_at, Case.priority, Case.acknowledged_at).where(
+                complaint,
+                Case.acknowledged_at.is_not(None),
+                Case.received_at >= first,
+                Case.received_at < last,
+            )
+        )
+    ]
+    figures = _Figures(policy, acknowledged)
+    points = []
+    for n, period in enumerate(periods):
+        received, complaints, decided = totals[3 * n : 3 * n + 3]
+        points.append(
+            TrendPoint(
+                period=period.short,
+                received=received,
+                complaints=complaints,
+                decided=decided,
+                acknowledged_in_time=figures.acknowledgement(figures.received(period)).share,
+            )
+        )
+    return points

@@ -19,6 +19,7 @@ from mailbot.cases import assignment, wording
 from mailbot.cases import casework as cw
 from mailbot.cases.decisions import change_status_and_tell
 from mailbot.cases.feedback import export_jsonl
+from mailbot.cases.queries import distinct_values
 from mailbot.cases.sync import SyncRetryError, failed_syncs, retry_sync
 from mailbot.cases.sync import links as remote_links
 from mailbot.db.models import Attachment, Case, CaseEvent, Message, MessageState, Outbox
@@ -187,7 +188,7 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         raise HTTPException(403, "confidential cases need the manager role")
     mailboxes = [m.name for m in web.config.mailboxes]
     # Cases from a mailbox since removed from the config can still be found.
-    mailboxes += sorted(set(session.scalars(select(Case.mailbox).distinct())) - set(mailboxes))
+    mailboxes += sorted(set(distinct_values(session, "cases", "mailbox")) - set(mailboxes))
     allowed = {
         "status": list(cw.STATUSES),
         "stage": list(cw.STAGES),
@@ -209,7 +210,7 @@ def cases_page(request: Request, session: Session, user: User) -> Response:
         calendar=policy.working_calendar(),
     )
     rows = found.cases
-    managers = sorted({m for m in session.scalars(select(Case.referral_manager).distinct()) if m})
+    managers = sorted({m for m in distinct_values(session, "cases", "referral_manager") if m})
     return render(
         request,
         "cases.html",
