@@ -22,6 +22,7 @@ from mailbot.cases import wording
 from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
+from mailbot.mail.lookalike import lookalike_address
 from mailbot.render import Renderer
 from mailbot.web import auth, health, managers, privacy, users, views
 from mailbot.web.context import TEMPLATES, Web, render
@@ -46,6 +47,7 @@ def _templates(config: Config) -> Jinja2Templates:
     env.filters["pct"] = lambda v: f"{round(float(v) * 100)}%"
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.filters["status_word"] = wording.status_word
+    env.filters["lookalike"] = lookalike_address  # "" or the punycode a homograph hides
     return templates
 
 
