@@ -100,12 +100,32 @@ def _ingest(env: FakeEnv, corpus: dict[str, bytes]) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_hostile_mail_stays_inert_in_the_browser(env: FakeEnv, page: Page, attacker: str) -> None:
+    _browse_the_corpus(env, page, attacker, sanitised=True)
+
+
+@pytest.mark.slow
+def test_the_csp_and_the_sandbox_hold_even_if_the_sanitiser_misses(
+    env: FakeEnv, page: Page, attacker: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second wall: as if nh3 let everything through, raw HTML goes into the frame. The
+    sandbox (no scripts) and the CSP the frame inherits must still stop it all."""
+    from mailbot.pipeline.steps import record
+    from mailbot.web import views
+
+    monkeypatch.setattr(record, "sanitize_html", lambda html: html)
+    monkeypatch.setattr(views, "sanitize_html", lambda html: html)
+    _browse_the_corpus(env, page, attacker, sanitised=False)
+
+
+def _browse_the_corpus(env: FakeEnv, page: Page, attacker: str, sanitised: bool) -> None:
     corpus = hostile_corpus(attacker)
     refs = _ingest(env, corpus)
     assert len(refs) == len(corpus) >= 30
 
     dialogs: list[str] = []
-    left: list[str] = []
+    left: list[str] = []  # off-site requests the browser started
+    blocked: dict[str, str] = {}  # ...the ones it stopped itself, with the reason
+    finished: list[str] = []  # ...and the ones that got an answer
     csp_reports: list[str] = []
 
     def on_dialog(dialog: Dialog) -> None:
@@ -119,11 +139,20 @@ def test_hostile_mail_stays_inert_in_the_browser(env: FakeEnv, page: Page, attac
             if not request.url.startswith((base, "data:", "about:", "blob:")):
                 left.append(request.url)
 
+        def on_failed(request: Request) -> None:
+            blocked[request.url] = request.failure or ""
+
+        def on_finished(request: Request) -> None:
+            if request.url in left:
+                finished.append(request.url)
+
         def on_console(message: ConsoleMessage) -> None:
             if "Content Security Policy" in message.text:
                 csp_reports.append(message.text)
 
         page.context.on("request", on_request)
+        page.context.on("requestfailed", on_failed)
+        page.context.on("requestfinished", on_finished)
         page.context.on("dialog", on_dialog)
         page.on("console", on_console)
         page.goto(f"{base}/login")
@@ -166,15 +195,15 @@ def test_hostile_mail_stays_inert_in_the_browser(env: FakeEnv, page: Page, attac
         assert shown >= len(corpus) - 2  # all but the plain-text ones have a formatted view
         page.wait_for_timeout(300)
         assert _Attacker.hits == [], _Attacker.hits
-        assert left == [], left
+        _assert_nothing_left(left, blocked, finished, sanitised)
 
         # The homograph: its sender and its link are flagged, in punycode.
         page.goto(f"{base}/cases/{refs['homograph']}")
         expect(page.locator(".badge.lookalike")).to_contain_text(HOMOGRAPH_PUNYCODE)
         page.get_by_text("Show formatted email").click()
-        expect(
-            page.frame_locator("iframe.email-frame").get_by_text("look-alike link")
-        ).to_contain_text(HOMOGRAPH_PUNYCODE)
+        if sanitised:
+            flag = page.frame_locator("iframe.email-frame").get_by_text("look-alike link")
+            expect(flag).to_contain_text(HOMOGRAPH_PUNYCODE)
 
         # MHTML, SVG and HTML attachments download; the browser never renders them here.
         page.goto(f"{base}/cases/{refs['mhtml']}")
@@ -188,11 +217,25 @@ def test_hostile_mail_stays_inert_in_the_browser(env: FakeEnv, page: Page, attac
         page.wait_for_timeout(300)
 
     print(
-        f"{len(corpus)} hostile emails, {shown} formatted views; "
+        f"sanitised={sanitised}: {len(corpus)} hostile emails, {shown} formatted views; "
         f"{len(csp_reports)} CSP reports; attacker hits {len(_Attacker.hits)}"
     )
     assert _Attacker.hits == [], _Attacker.hits
-    assert left == [], left
+    _assert_nothing_left(left, blocked, finished, sanitised)
+
+
+def _assert_nothing_left(
+    left: list[str], blocked: dict[str, str], finished: list[str], sanitised: bool
+) -> None:
+    """Cleaned mail makes the browser start no off-site request at all. Raw mail (the second
+    wall) may make it try, as long as none gets an answer and every one the browser reports
+    as failed was blocked by the CSP (the attacker's server must see none either way)."""
+    if sanitised:
+        assert left == [], left
+    else:
+        assert finished == [], finished
+        reasons = {blocked[url] for url in left if url in blocked}
+        assert reasons <= {"csp"}, (left, blocked)
 
 
 def test_header_injection_cannot_add_headers_to_our_mail(env: FakeEnv) -> None:
