@@ -340,3 +340,17 @@ def test_trusted_proxies_must_be_addresses(db: Database) -> None:
     with pytest.raises(Exception, match="not an IP address or network"):
         web_config(db.url, web={"trusted_proxies": ["proxy.example.org"]})
     assert web_config(db.url, web={"trusted_proxies": ["10.0.0.0/8", "::1"]})
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"]
+)
+def test_log_in_never_redirects_off_site(client: TestClient, target: str) -> None:
+    token = csrf_of(client.get("/login").text)
+    answer = client.post(
+        "/login",
+        data={"username": "agent", "password": PASSWORD, "csrf_token": token, "next": target},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/"

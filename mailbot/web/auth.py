@@ -121,8 +121,17 @@ def action(role: str = "agent") -> Callable[[ActionView], Endpoint]:
 
 
 def _safe_next(value: Any) -> str:
-    # Only paths on this site: never an open redirect to another host.
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+    # Only paths on this site: never an open redirect to another host. Browsers read "/\\x"
+    # and "/<tab>/x" as "//x" (another host); Starlette's quoting defuses them already, and
+    # they are refused here as well.
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and " " not in value
+    ):
         return value
     return "/"
 
