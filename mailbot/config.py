@@ -12,6 +12,7 @@ them all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -457,11 +458,38 @@ class Web(_Section):
     )
     session_hours: float = Field(10.0, gt=0, description="Log in again after this many hours.")
     login_attempts: int = Field(
-        5, ge=1, description="Failed log-ins allowed per address or user name per 15 minutes."
+        5,
+        ge=1,
+        description="Failed log-ins allowed per address or user name within lockout_minutes; "
+        "one more locks that address or account (even the right password is refused) until "
+        "the oldest failure is lockout_minutes old.",
     )
     api_requests_per_minute: int = Field(
         600, ge=1, description="REST API requests allowed per token per minute (then 429)."
     )
+    lockout_minutes: float = Field(
+        15.0, gt=0, description="The window for login_attempts, and so the longest lock."
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description="Addresses or networks of the reverse proxies in front of the web UI. Only "
+        "from these are X-Forwarded-Proto (https: Secure cookie, HSTS) and X-Forwarded-For (the "
+        "address rate limits and logs use) believed; from anyone else they are ignored. Empty: "
+        "no proxy headers are believed.",
+        examples=[["127.0.0.1"]],
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP address or network such as 127.0.0.1 or 10.0.0.0/8"
+                ) from None
+        return value
 
 
 class Logging(_Section):

@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], str | None] = {
     ("GET", "/attachments/{attachment_id:int}"): "agent",
     ("GET", "/account"): "agent",
     ("POST", "/account/password"): "agent",
+    ("POST", "/account/sign-out-everywhere"): "agent",
     ("GET", "/users"): "admin",
     ("POST", "/users"): "admin",
     ("POST", "/users/{username}/active"): "admin",
@@ -85,7 +86,8 @@ API_CALLERS: dict[str, tuple[str, ...] | str | None] = {
     "token read+confidential": ("read", "confidential"),
 }
 # Would end the session or change what the next request sees: checked on their own.
-_SKIP = {("POST", "/logout"), ("POST", "/login")}
+# (tests/test_web_sessions.py checks them.)
+_SKIP = {("POST", "/logout"), ("POST", "/login"), ("POST", "/account/sign-out-everywhere")}
 
 
 @pytest.fixture

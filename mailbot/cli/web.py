@@ -34,4 +34,6 @@ def web(app: AppContext, host: str | None, port: int | None) -> None:
     click.echo(f"Mailbot web UI for {config.organisation.name} on http://{host}:{port}/", err=True)
     # Our own access log (mailbot.web.access) drops query strings, which can hold search terms
     # such as customer names; uvicorn's would log them.
-    uvicorn.run(asgi, host=host, port=port, access_log=False, proxy_headers=True)
+    # Proxy headers are handled inside the app, believed only from [web] trusted_proxies
+    # (mailbot.web.transport); uvicorn's own handling would trust 127.0.0.1 by default.
+    uvicorn.run(asgi, host=host, port=port, access_log=False, proxy_headers=False)

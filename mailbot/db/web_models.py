@@ -84,3 +84,17 @@ class CaseDetails(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {name: answer}
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is kept here,
+    so a copy of the database opens no session. Deleting the row ends the session at once,
+    whatever cookie the browser (or an attacker who copied it) still holds."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    address: Mapped[str] = mapped_column(String(100), default="")

@@ -9,6 +9,7 @@ cases at once, and what they produce is the same standard MIME.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,19 @@ class Envelope:
     automatic: bool = True  # acknowledgements, reminders: never a human reply
 
 
+# Line breaks and other controls in a header value would start a header of the sender's
+# choosing (Bcc: ...). A customer controls text that reaches our headers (their name, the
+# subject, decoded from encoded words such as =?utf-8?q?x=0D=0ABcc:...?=, their Message-ID), so
+# every value is made one line before it is set. The email package would refuse them with an
+# error instead, which held the customer's mail rather than answering it.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def one_line(value: str) -> str:
+    """`value` safe as (part of) a header: every run of control characters becomes a space."""
+    return _CONTROLS.sub(" ", value).strip()
+
+
 def _text_part(body: str, subtype: str) -> MIMEText:
     return MIMEText(body, subtype, _UTF8_QP)  # type: ignore[arg-type]  # a Charset is fine
 
@@ -56,18 +70,20 @@ def compose(letter: Letter, envelope: Envelope, message_id: str, date: datetime)
         msg.attach(related)
     else:
         msg.attach(_text_part(letter.html, "html"))
-    msg["From"] = formataddr((envelope.from_name, envelope.from_addr), "utf-8")
-    msg["To"] = formataddr((envelope.to_name, envelope.to_addr), "utf-8")
+    msg["From"] = formataddr((one_line(envelope.from_name), one_line(envelope.from_addr)), "utf-8")
+    msg["To"] = formataddr((one_line(envelope.to_name), one_line(envelope.to_addr)), "utf-8")
     # compat32 takes a Header object for non-ASCII text and folds it as encoded words.
-    subject = letter.subject if letter.subject.isascii() else Header(letter.subject, "utf-8")
+    text = one_line(letter.subject)
+    subject = text if text.isascii() else Header(text, "utf-8")
     msg["Subject"] = subject  # type: ignore[assignment]
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<{message_id}>"
-    if envelope.in_reply_to:
-        msg["In-Reply-To"] = f"<{envelope.in_reply_to}>"
-    refs = [*envelope.references]
-    if envelope.in_reply_to and envelope.in_reply_to not in refs:
-        refs.append(envelope.in_reply_to)
+    msg["Message-ID"] = f"<{one_line(message_id)}>"
+    in_reply_to = one_line(envelope.in_reply_to)
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    refs = [r for r in (one_line(r) for r in envelope.references) if r]
+    if in_reply_to and in_reply_to not in refs:
+        refs.append(in_reply_to)
     if refs:
         msg["References"] = " ".join(f"<{r}>" for r in refs)
     if envelope.automatic:

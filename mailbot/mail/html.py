@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 
 import nh3
 
+from mailbot.mail.lookalike import lookalike_link
+
 # Formatting only: nothing that runs code, submits, embeds or styles.
 _ALLOWED_TAGS = frozenset(
     {
@@ -94,6 +96,21 @@ def _image_or_alt(match: re.Match[str]) -> str:
     return escape(attributes.get("alt", "").strip())
 
 
+# nh3 writes every kept link as <a href="..." ...>text</a>, never nested.
+# Not when already flagged: stored HTML is cleaned again when shown.
+_FLAG = "<strong>[look-alike link: goes to "
+_ANCHOR = re.compile(
+    r'<a\s[^>]*?href="([^"]*)"[^>]*>.*?</a>(?! ' + re.escape(_FLAG) + ")", re.DOTALL
+)
+
+
+def _flag_lookalike(match: re.Match[str]) -> str:
+    host = lookalike_link(unescape(match.group(1)))
+    if not host:
+        return match.group(0)
+    return f"{match.group(0)} {_FLAG}{escape(host)}]</strong>"
+
+
 def sanitize_html(html: str) -> str:
     """HTML safe to show an operator: formatting kept, scripts/forms/remote images gone."""
     cleaned = nh3.clean(
@@ -108,7 +125,7 @@ def sanitize_html(html: str) -> str:
         url_relative="deny",
         strip_comments=True,
     )
-    return _IMG_TAG.sub(_image_or_alt, cleaned)
+    return _ANCHOR.sub(_flag_lookalike, _IMG_TAG.sub(_image_or_alt, cleaned))
 
 
 # --- HTML -> text ---------------------------------------------------------------------------

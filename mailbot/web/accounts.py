@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from mailbot.db.types import utcnow
 from mailbot.db.web_models import ROLES, AuditEntry, User
 from mailbot.errors import MailbotError
+from mailbot.web import sessions
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the user name is unknown, so timing does not reveal which names exist.
@@ -78,16 +79,21 @@ def find_user(session: Session, username: str) -> User:
 
 
 def set_active(session: Session, username: str, active: bool) -> User:
+    """Enable or disable; disabling ends every session of the user at once."""
     user = find_user(session, username)
     user.active = active
+    if not active:
+        sessions.end_all(session, user)
     return user
 
 
 def set_password(session: Session, username: str, password: str) -> User:
-    """A new password; it also ends the user's other sessions (their stamp changes)."""
+    """A new password; it also ends every session of the user (the caller may start a new
+    one for the browser that made the change)."""
     _check_password(password)
     user = find_user(session, username)
     user.password_hash = _hasher.hash(password)
+    sessions.end_all(session, user)
     return user
 
 

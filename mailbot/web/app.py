@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -23,6 +22,7 @@ from mailbot.cases import wording
 from mailbot.config import Config
 from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
+from mailbot.mail.lookalike import lookalike_address
 from mailbot.render import Renderer
 from mailbot.web import auth, health, managers, privacy, users, views
 from mailbot.web.api import views as api
@@ -31,6 +31,7 @@ from mailbot.web.context import TEMPLATES, Web, render
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.settings import secret_key, secure_cookies
+from mailbot.web.transport import SessionCookies, TrustedProxies
 
 STATIC = Path(__file__).with_name("static")
 
@@ -48,6 +49,7 @@ def _templates(config: Config) -> Jinja2Templates:
     env.filters["pct"] = lambda v: f"{round(float(v) * 100)}%"
     env.filters["words"] = lambda v: str(v).replace("_", " ")
     env.filters["status_word"] = wording.status_word
+    env.filters["lookalike"] = lookalike_address  # "" or the punycode a homograph hides
     return templates
 
 
@@ -96,6 +98,7 @@ def routes() -> list[Any]:
         Route("/attachments/{attachment_id:int}", views.attachment),
         Route("/account", users.account_page),
         Route("/account/password", users.change_password, methods=["POST"]),
+        Route("/account/sign-out-everywhere", users.sign_out_everywhere, methods=["POST"]),
         Route("/users", users.users_page),
         Route("/users", users.create_user, methods=["POST"]),
         Route("/users/{username}/active", users.user_active, methods=["POST"]),
@@ -126,14 +129,16 @@ def create_app(
     app = Starlette(
         routes=routes(),
         middleware=[
+            # Outermost first: the trusted proxy's view of scheme and client, then headers
+            # (HSTS when https), then the session cookie (Secure when https).
+            Middleware(TrustedProxies, trusted=settings.trusted_proxies),
             Middleware(SecurityHeaders, hsts=secure),
             Middleware(
-                SessionMiddleware,
+                SessionCookies,
+                always_secure=secure,
                 secret_key=key or secret_key(settings),
                 session_cookie="mailbot_session",
                 max_age=int(settings.session_hours * 3600),
-                same_site="lax",
-                https_only=secure,
             ),
         ],
         exception_handlers={HTTPException: _http_error, auth.LoginRequired: _login_required},
@@ -143,7 +148,7 @@ def create_app(
         db=db,
         settings=settings,
         templates=_templates(config),
-        limiter=RateLimiter(settings.login_attempts),
+        limiter=RateLimiter(settings.login_attempts, settings.lockout_minutes * 60),
         letters=Renderer(config.templates.directory or None),
     )
     # The REST API's requests per token and minute (mailbot.web.api.access).

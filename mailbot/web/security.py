@@ -29,6 +29,8 @@ HEADERS = {
 
 
 class SecurityHeaders:
+    """The headers above on every answer; HSTS on every https answer (or always, `hsts`)."""
+
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app, self.hsts = app, hsts
 
@@ -46,7 +48,7 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     headers.setdefault(name, value)
-                if self.hsts:
+                if self.hsts or scope.get("scheme") == "https":
                     headers.setdefault("Strict-Transport-Security", "max-age=31536000")
                 if "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"  # case pages are personal data
@@ -55,8 +57,10 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            client = scope.get("client")
             log.info(
-                "%s %s %s %.0fms",
+                "%s %s %s %s %.0fms",
+                client[0] if client else "-",  # behind a trusted proxy: the browser's address
                 scope["method"],
                 scope["path"],
                 status,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from mailbot.db.web_models import ROLES, AuditEntry, User
+from mailbot.web import sessions
 from mailbot.web.accounts import (
     MIN_PASSWORD,
     AccountError,
@@ -24,11 +25,10 @@ from mailbot.web.accounts import (
     find_user,
     generate_password,
     list_users,
-    session_stamp,
     set_active,
     set_password,
 )
-from mailbot.web.auth import action, page
+from mailbot.web.auth import action, begin_session, page
 from mailbot.web.context import flash, form_text, render
 
 
@@ -43,7 +43,14 @@ def _secret(form: FormData, name: str) -> str:
 
 @page()
 def account_page(request: Request, session: Session, user: User) -> Response:
-    return render(request, "account.html", user, nav="account", min_password=MIN_PASSWORD)
+    return render(
+        request,
+        "account.html",
+        user,
+        nav="account",
+        min_password=MIN_PASSWORD,
+        signed_in=sessions.count(session, user),
+    )
 
 
 @action()
@@ -58,10 +65,19 @@ def change_password(request: Request, session: Session, user: User, form: FormDa
         flash(request, f"Password not changed: {exc}.", "error")
         return RedirectResponse("/account", status_code=303)
     audit(session, user.username, "password_changed", user.username)
-    # This session stays signed in; every other session of this user ends.
-    request.session["stamp"] = session_stamp(user)
+    # Every session of this user has ended; this browser gets a new one (a new id, too).
+    begin_session(request, session, user)
     flash(request, "Password changed. You are signed out everywhere else.")
     return RedirectResponse("/account", status_code=303)
+
+
+@action()
+def sign_out_everywhere(request: Request, session: Session, user: User, form: FormData) -> Response:
+    """End every session of this user, this one included (a lost laptop, a shared PC)."""
+    ended = sessions.end_all(session, user)
+    audit(session, user.username, "signed_out_everywhere", user.username, sessions=ended)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
 
 
 # ---------------------------------------------------------------------------- staff (admin)
@@ -135,7 +151,7 @@ def reset_password(request: Request, session: Session, user: User, form: FormDat
         return RedirectResponse("/users", status_code=303)
     audit(session, user.username, "password_reset", changed.username)
     if changed.id == user.id:
-        request.session["stamp"] = session_stamp(changed)
+        begin_session(request, session, changed)
     return _users_page(request, session, user, handed_over=(changed.username, password))
 
 

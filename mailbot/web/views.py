@@ -479,6 +479,6 @@ def attachment(request: Request, session: Session, user: User) -> Response:
         media_type=media,
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
-            "Content-Security-Policy": "sandbox; default-src 'none'",
+            "Content-Security-Policy": "sandbox; default-src 'none'; frame-ancestors 'none'",
         },
     )

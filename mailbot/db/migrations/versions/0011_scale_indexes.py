@@ -5,7 +5,7 @@ log into an index lookup. On PostgreSQL the case list's search gets a trigram in
 a trusted extension in PostgreSQL 13+) on the searched fields, which serves ILIKE '%words%'.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03
 """
 
