@@ -117,7 +117,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mailbot-bench-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         if args.postgres:
-            postgres = stack.enter_context(Postgres(root / "pg"))
+            postgres = stack.enter_context(
+                Postgres(
+                    Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mailbot-pg-")))
+                )
+            )
             args.database_url = postgres.create_database("bench")
         with Dovecot(root, users=("customerservices",)) as dovecot:
             print(f"appending {args.count} messages to a local Dovecot...", file=sys.stderr)

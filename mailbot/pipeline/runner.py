@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -101,12 +101,15 @@ def process_pending(
     preparer: Preparer,
     batch_size: int,
     now: Callable[[], datetime],
+    only: Collection[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> int:
-    """Process every stored message not yet processed, a batch per transaction."""
+    """Process every stored message not yet processed, a batch per transaction; only those
+    of the mailboxes named in `only` when given, and none of those in `exclude`."""
     done = 0
     while True:
         with db.transaction() as session:
-            batch = pending_messages(session, batch_size)
+            batch = pending_messages(session, batch_size, only, exclude)
             prepared = preparer.map([row.raw for row in batch])
             for chunk in _chunks(zip(batch, prepared, strict=True), HINT_CHUNK):
                 warm_hints(session, ctx, chunk)
@@ -151,7 +154,9 @@ def warm_hints(
     hints.warm(session, keys, addresses, ctx.now() - window)
 
 
-def pending_messages(session: Session, limit: int) -> list[Message]:
+def pending_messages(
+    session: Session, limit: int, only: Collection[str] | None = None, exclude: Collection[str] = ()
+) -> list[Message]:
     """Stored messages still to process, oldest first (also those a crash left behind)."""
     query = (
         select(Message)
@@ -160,6 +165,10 @@ def pending_messages(session: Session, limit: int) -> list[Message]:
         .order_by(Message.id)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(Message.mailbox.in_(list(only)))
+    if exclude:
+        query = query.where(Message.mailbox.not_in(list(exclude)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # two workers split the work
     return list(session.scalars(query))
