@@ -16,7 +16,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import FrameType
@@ -148,6 +148,8 @@ class Worker:
         # Processing and delivery touch shared rows; one at a time per process.
         self._db_lock = threading.Lock()
         self._idle_active: set[str] = set()  # mailboxes whose IDLE listener is idling
+        # One poll of a mailbox at a time in this process (the schedule and IDLE both poll).
+        self._box_locks = {box.name: threading.Lock() for box in config.mailboxes}
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
         self.preparer = Preparer(context.classifier, config.classifier, config.worker.processes)
@@ -160,6 +162,10 @@ class Worker:
 
     def poll_mailbox(self, box: Mailbox) -> int:
         """Fetch new mail of every watched folder, process it, then mark it on the server."""
+        with self._box_locks[box.name]:
+            return self._poll_mailbox(box)
+
+    def _poll_mailbox(self, box: Mailbox) -> int:
         backoff = self._backoff[box.name]
         if not backoff.ready(self.now()):
             return 0
@@ -173,7 +179,9 @@ class Worker:
                         fetch_new_mail(self.db, conn, folder, self.config.worker.batch_size)
                         for folder in box.folders
                     )
-                    self.process_pending()
+                    # This mailbox's mail only: its lease is ours, another worker's mailbox
+                    # is its own (they would only queue on each other's locks).
+                    self.process_pending(only=(box.name,))
                     mark_done_on_server(self.db, conn)
         except POLL_ERRORS as exc:
             delay = backoff.failed(self.now())
@@ -215,12 +223,39 @@ class Worker:
             return 0
         return len(report.opened) + len(report.resolved)
 
-    def process_pending(self) -> int:
-        """Process every stored message not yet processed (see mailbot.pipeline.runner)."""
+    def process_pending(
+        self, only: Collection[str] | None = None, exclude: Collection[str] = ()
+    ) -> int:
+        """Process every stored message not yet processed (see mailbot.pipeline.runner);
+        only those of the mailboxes in `only` when given, none of those in `exclude`."""
         with self._db_lock:
             return process_pending(
-                self.db, self.context, self.preparer, self.config.worker.batch_size, self.now
+                self.db,
+                self.context,
+                self.preparer,
+                self.config.worker.batch_size,
+                self.now,
+                only=only,
+                exclude=exclude,
             )
+
+    def process_leftovers(self) -> int:
+        """What a crash, an outage or `mailbot reprocess` left unprocessed.
+
+        Several workers on PostgreSQL: a mailbox's mail is processed under its lease, like
+        its polling, so two workers never work on one mailbox's mail at once (they would
+        queue behind each other's row locks, the reference counter first); a mailbox another
+        worker holds is left to it. Mail of mailboxes no longer configured needs no lease.
+        """
+        if self.db.engine.dialect.name != "postgresql":
+            return self.process_pending()
+        done = 0
+        names = [box.name for box in self.config.mailboxes]
+        for name in names:
+            with mailbox_lease(self.db, name) as leased:
+                if leased:
+                    done += self.process_pending(only=(name,))
+        return done + self.process_pending(exclude=names)
 
     def deliver_outbox(self) -> int:
         backoff = self._backoff["smtp"]
@@ -262,7 +297,7 @@ class Worker:
         for box in self.config.mailboxes:
             result.fetched += self.poll_mailbox(box)
         try:
-            result.processed = self.process_pending()
+            result.processed = self.process_leftovers()
         except OperationalError as exc:  # database unreachable: the next round retries
             log.error("processing: %s; will retry", _one_line(exc))
             result.errors.append(_one_line(exc))
@@ -319,18 +354,26 @@ class Worker:
                 self.retention_job, "interval", id="retention", hours=1, next_run_time=_now_local()
             )
         self._scheduler = scheduler
-        listeners = [
-            IdleListener(
-                box,
-                self._passwords[box.name],
-                tokens=self.tokens.get(box.name),
-                on_idle=self._idling(box.name),
-                on_new_mail=self._wake(f"poll:{box.name}"),
-                stop=self._stop,
+        listeners: list[threading.Thread] = []
+        for box in self.config.mailboxes:
+            if not box.idle:
+                continue
+            news = threading.Event()
+            listeners.append(
+                IdleListener(
+                    box,
+                    self._passwords[box.name],
+                    tokens=self.tokens.get(box.name),
+                    on_idle=self._idling(box.name),
+                    on_new_mail=news.set,
+                    stop=self._stop,
+                )
             )
-            for box in self.config.mailboxes
-            if box.idle
-        ]
+            listeners.append(
+                threading.Thread(
+                    target=self._react, args=(box, news), name=f"react-{box.name}", daemon=True
+                )
+            )
         self._install_signal_handlers()
         scheduler.start()
         for listener in listeners:
@@ -379,19 +422,28 @@ class Worker:
             return []
 
     def _deliver_job(self) -> None:
-        self.process_pending()  # catches messages left by a crash or by `mailbot reprocess`
+        self.process_leftovers()  # what a crash or `mailbot reprocess` left
         self.deliver_outbox()
         self.sync_connectors()
 
-    def _wake(self, job_id: str) -> Callable[[], None]:
-        def wake() -> None:
-            if self._scheduler is not None and not self._stop.is_set():
-                self._scheduler.modify_job(job_id, next_run_time=_now_local())
-                self._scheduler.modify_job(
-                    "outbox", next_run_time=_now_local() + timedelta(seconds=1)
-                )
+    def _react(self, box: Mailbox, news: threading.Event) -> None:
+        """New mail announced over IDLE: fetch, process and send its acknowledgement now.
 
-        return wake
+        Its own thread per mailbox, not a scheduler job: a job still running when the next
+        mail is announced would be skipped (max_instances), leaving that mail to the next
+        scheduled poll. Mail announced while a poll runs sets `news` again, so the loop polls
+        once more right after. Delivery follows at once rather than at the outbox's next
+        tick: the customer's acknowledgement is what the IDLE wake-up is for.
+        """
+        while not self._stop.is_set():
+            if not news.wait(timeout=1.0):
+                continue
+            news.clear()
+            try:
+                if self.poll_mailbox(box):
+                    self.deliver_outbox()
+            except Exception:  # never let the reaction thread die; polling goes on anyway
+                log.exception("reacting to new mail in %s failed", box.name)
 
     def _idling(self, name: str) -> Callable[[bool], None]:
         def idling(active: bool) -> None:

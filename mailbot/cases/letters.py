@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases import hints
 from mailbot.cases.casefile import category_of
 from mailbot.cases.recipients import may_send
 from mailbot.cases.references import tag_subject
@@ -153,6 +154,7 @@ def queue_letter(
         "next_attempt_at": due,
     }
     detail = {"to": to, "key": key, **(event_detail or {})}
+    hints.spend_address(session, to)  # a later letter to `to` in this batch must count this
     if orm:
         item = Outbox(case=case, **values)
         session.add(item)

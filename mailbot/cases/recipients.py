@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases import hints
 from mailbot.config import Config
 from mailbot.db.models import Outbox, UndeliverableAddress
 from mailbot.db.types import utcnow
@@ -23,7 +24,7 @@ from mailbot.mail.loopguard import Verdict
 
 # Outbox kinds a person did not write: these count towards the per-recipient limit.
 # Staff replies (kind "reply") never count and are never limited.
-HUMAN_KINDS = frozenset({"reply"})
+HUMAN_KINDS = hints.HUMAN_KINDS
 
 
 def may_send(
@@ -48,6 +49,9 @@ def may_send(
         return False, f"{address} is one of our own addresses"
     if loopguard.is_noreply_address(address):
         return False, f"{address} is a no-reply address"
+    window = timedelta(minutes=config.automatic_mail.window_minutes)
+    if hints.address_is_clean(session, address, now - window):
+        return True, ""  # the batch already asked: no bounce, no recent mail (cases.hints)
     undeliverable = session.get(UndeliverableAddress, address)
     if undeliverable is not None:
         return False, (
@@ -55,7 +59,6 @@ def may_send(
             f"{undeliverable.since.isoformat(timespec='minutes')}: {undeliverable.reason}"
         )
     limit = config.automatic_mail.limit_per_recipient
-    window = timedelta(minutes=config.automatic_mail.window_minutes)
     recent = recent_automatic_mail(session, address, now - window)
     if loopguard.over_limit(recent, now, limit, window):
         return False, (
@@ -92,6 +95,7 @@ def mark_undeliverable(
 ) -> bool:
     """Record that mail to `address` bounces; returns False if it was already marked."""
     address = address.strip().lower()
+    hints.spend_address(session, address)
     if not address or session.get(UndeliverableAddress, address) is not None:
         return False
     session.add(

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Iterator
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, undefer
 
+from mailbot.cases import hints
 from mailbot.db.engine import Database
 from mailbot.db.models import Message, MessageState
 from mailbot.pipeline.context import Item, PipelineContext
 from mailbot.pipeline.flow import STEPS
 from mailbot.pipeline.outcome import NEXT, Finish, Hold, Outcome
 from mailbot.pipeline.prepare import Prepared, Preparer, prepare
+from mailbot.pipeline.steps.case import customer_of
 
 log = logging.getLogger(__name__)
 
+HINT_CHUNK = 50  # messages whose look-ups are asked at once (mailbot.cases.hints)
 RETRIES_BEFORE_HOLD = 3  # a message racing another worker this often is held for a human
 
 
@@ -98,21 +101,62 @@ def process_pending(
     preparer: Preparer,
     batch_size: int,
     now: Callable[[], datetime],
+    only: Collection[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> int:
-    """Process every stored message not yet processed, a batch per transaction."""
+    """Process every stored message not yet processed, a batch per transaction; only those
+    of the mailboxes named in `only` when given, and none of those in `exclude`."""
     done = 0
     while True:
         with db.transaction() as session:
-            batch = pending_messages(session, batch_size)
+            batch = pending_messages(session, batch_size, only, exclude)
             prepared = preparer.map([row.raw for row in batch])
-            for row, ready in zip(batch, prepared, strict=True):
-                process_one(session, ctx, row, ready, now)
+            for chunk in _chunks(zip(batch, prepared, strict=True), HINT_CHUNK):
+                warm_hints(session, ctx, chunk)
+                for row, ready in chunk:
+                    process_one(session, ctx, row, ready, now)
+            hints.forget(session)
         done += len(batch)
         if len(batch) < batch_size:
             return done
 
 
-def pending_messages(session: Session, limit: int) -> list[Message]:
+def _chunks(
+    pairs: Iterable[tuple[Message, Prepared]], size: int
+) -> Iterator[list[tuple[Message, Prepared]]]:
+    chunk: list[tuple[Message, Prepared]] = []
+    for pair in pairs:
+        chunk.append(pair)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def warm_hints(
+    session: Session, ctx: PipelineContext, chunk: list[tuple[Message, Prepared]]
+) -> None:
+    """Ask once for the chunk what each message's steps would ask one by one (are these
+    copies of stored mail? may we write to these senders?): see mailbot.cases.hints."""
+    keys, addresses = [], []
+    for _row, ready in chunk:
+        parsed = ready.parsed
+        if parsed is None:
+            continue
+        keys.append(
+            hints.fingerprint(
+                parsed.subject, parsed.date, parsed.text, parsed.sender.addr, parsed.message_id
+            )
+        )
+        addresses.append(customer_of(parsed).addr)
+    window = timedelta(minutes=ctx.config.automatic_mail.window_minutes)
+    hints.warm(session, keys, addresses, ctx.now() - window)
+
+
+def pending_messages(
+    session: Session, limit: int, only: Collection[str] | None = None, exclude: Collection[str] = ()
+) -> list[Message]:
     """Stored messages still to process, oldest first (also those a crash left behind)."""
     query = (
         select(Message)
@@ -121,6 +165,10 @@ def pending_messages(session: Session, limit: int) -> list[Message]:
         .order_by(Message.id)
         .limit(limit)
     )
+    if only is not None:
+        query = query.where(Message.mailbox.in_(list(only)))
+    if exclude:
+        query = query.where(Message.mailbox.not_in(list(exclude)))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # two workers split the work
     return list(session.scalars(query))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.cases import hints
 from mailbot.cases.store import record_event
 from mailbot.db.models import Message, MessageState
 from mailbot.pipeline.context import Item, PipelineContext
@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 def run(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
     row = item.row
     key = dedupe_key(row)
-    original = session.scalar(
-        select(Message).where(Message.dedupe_key == key, Message.id != row.id)
+    # Most mail is new: the batch asked for every key at once (mailbot.cases.hints).
+    original = (
+        None
+        if hints.key_is_fresh(session, key)
+        else session.scalar(select(Message).where(Message.dedupe_key == key, Message.id != row.id))
     )
     if original is None:
         row.dedupe_key = key
@@ -55,6 +58,6 @@ def dedupe_key(row: Message) -> str:
     matches its copies, and a broken mailer that reuses one Message-ID for two emails still
     gets two cases.
     """
-    written = "\0".join((row.subject, str(row.sent_date or ""), row.text_body))
-    fingerprint = hashlib.sha256(written.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-    return f"{fingerprint}:{row.from_addr}:{row.message_id}"[:1100]
+    return hints.fingerprint(
+        row.subject, row.sent_date, row.text_body, row.from_addr, row.message_id
+    )
