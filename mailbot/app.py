@@ -1,16 +1,22 @@
-"""Assembling the parts from a Config: database, classifier, templates, deadlines."""
+"""Assembling the parts from a Config: database, classifier, templates, deadlines.
+
+The worker, the pipeline and the classifier are imported by the functions that build them:
+the CLI's commands that only read the database (`mailbot cases`) use `open_database` and
+must not pay for spaCy, matplotlib and the pipeline at start-up.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from mailbot.classifiers import load_classifier
-from mailbot.config import Config
 from mailbot.db.engine import Database
 from mailbot.db.migrate import upgrade
-from mailbot.pipeline import PipelineContext
-from mailbot.render import Renderer
-from mailbot.worker import Worker
+
+if TYPE_CHECKING:
+    from mailbot.config import Config
+    from mailbot.pipeline import PipelineContext
+    from mailbot.worker import Worker
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -33,6 +39,10 @@ def open_database(config: Config, migrate: bool = True) -> Database:
 
 
 def pipeline_context(config: Config) -> PipelineContext:
+    from mailbot.classifiers import load_classifier
+    from mailbot.pipeline import PipelineContext
+    from mailbot.render import Renderer
+
     return PipelineContext(
         config=config,
         classifier=load_classifier(config.classifier),
@@ -41,4 +51,6 @@ def pipeline_context(config: Config) -> PipelineContext:
 
 
 def build_worker(config: Config, db: Database | None = None) -> Worker:
+    from mailbot.worker import Worker
+
     return Worker(config, db or open_database(config), pipeline_context(config))

@@ -6,12 +6,19 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from mailbot.cli import main, summary
+from mailbot.cli import COMMANDS, main, summary
+
+
+def _commands(group: click.Group) -> dict[str, click.Command]:
+    """Every command of `group`, imported: `mailbot`'s own are loaded on first use."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
 
 
 def _groups(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = [path]
-    for name, command in sorted(group.commands.items()):
+    for name, command in sorted(_commands(group).items()):
         if isinstance(command, click.Group):
             out += _groups(command, (*path, name))
     return out
@@ -37,20 +44,30 @@ def _listed(output: str) -> dict[str, str]:
 def test_every_command_summary_is_a_whole_sentence(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(main, [*path, "--help"], terminal_width=80)
     assert result.exit_code == 0, result.output
-    group = main
+    group: click.Group = main
     for name in path:
-        group = group.commands[name]  # type: ignore[assignment]
+        group = _commands(group)[name]  # type: ignore[assignment]
     listed = _listed(result.output)
-    visible = {name for name, c in group.commands.items() if not c.hidden}
+    commands = _commands(group)
+    visible = {name for name, c in commands.items() if not c.hidden}
     assert set(listed) == visible
     for name, text in listed.items():
         assert not text.endswith("..."), f"{name}: cut: {text!r}"
         assert not text.endswith(("e.g.", "i.e.", ",", ":")), f"{name}: cut: {text!r}"
         assert text.endswith((".", "?", "!")), f"{name}: not a sentence: {text!r}"
         # The whole first paragraph of the command's own help, not a shortened copy.
-        assert text == summary(group.commands[name])
-        first_words = (group.commands[name].help or "").split()[:3]
+        assert text == summary(commands[name])
+        first_words = (commands[name].help or "").split()[:3]
         assert text.split()[:3] == first_words
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_registry_summary_is_the_commands_own(name: str) -> None:
+    """`mailbot --help` lists COMMANDS' summaries without importing the commands: each must
+    be the first sentence of the command's own help, as it would be if it were imported."""
+    command = _commands(main)[name]
+    assert COMMANDS[name][1] == summary(command)
+    assert command.name == name
 
 
 def test_summary_drops_an_inline_example_and_keeps_the_rest() -> None:

@@ -1,20 +1,31 @@
-"""The `mailbot` command line. Each command group lives in its own module."""
+"""The `mailbot` command line. Each command group lives in its own module.
+
+Start-up is kept light: a command's module is imported only when that command runs or its own
+--help is asked for (see COMMANDS at the bottom), and this module imports neither the config
+models nor the database; `mailbot --help` imports no command module at all.
+"""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from mailbot.classifiers import ClassifierLoadError
-from mailbot.config import ENV_VAR, Config, ConfigError, load_config
 from mailbot.errors import MailbotError
+
+if TYPE_CHECKING:
+    from mailbot.config import Config, ConfigError
+
+# mailbot.config.ENV_VAR, spelt out so that parsing the command line needs no pydantic
+# (tests/test_cli_startup.py checks they agree).
+ENV_VAR = "MAILBOT_CONFIG"
 
 
 class Mistakes(click.ClickException):
@@ -44,6 +55,8 @@ class AppContext:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from mailbot.config import ConfigError, load_config
+
             try:
                 self._config = load_config(self.config_path)
             except ConfigError as exc:
@@ -92,14 +105,41 @@ class MailbotGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            raise config_mistakes(exc) from None
-        except ClassifierLoadError as exc:
-            raise click.ClickException(
-                f"[classifier]: {exc} (check kind and model_path in the config)"
-            ) from None
         except MailbotError as exc:  # expected, and explained in its one line
+            # Both modules are loaded already when one of their errors was raised.
+            from mailbot.classifiers import ClassifierLoadError
+            from mailbot.config import ConfigError
+
+            if isinstance(exc, ConfigError):
+                raise config_mistakes(exc) from None
+            if isinstance(exc, ClassifierLoadError):
+                raise click.ClickException(
+                    f"[classifier]: {exc} (check kind and model_path in the config)"
+                ) from None
             raise click.ClickException(str(exc)) from None
+
+    # Commands named in COMMANDS are imported on first use; the list on `mailbot --help`
+    # shows their summaries from COMMANDS without importing them.
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                rows.append((name, COMMANDS[name][1]))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str()))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=MailbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,61 +192,110 @@ def summary(command: click.Command) -> str:
     return line if not line or line.endswith((".", "?", "!")) else line + "."
 
 
-def _whole_summaries(group: click.Group) -> None:
-    for command in group.commands.values():
-        if command.short_help is None:
-            command.short_help = summary(command)
-        if isinstance(command, click.Group):
-            _whole_summaries(command)
+def _whole_summaries(command: click.Command) -> None:
+    if command.short_help is None:
+        command.short_help = summary(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _whole_summaries(sub)
 
 
-def _register() -> None:
-    from mailbot.cli import (
-        assign,
-        auth,
-        cases,
-        classify,
-        connectors,
-        demo,
-        held,
-        operate,
-        policy,
-        report,
-        retention,
-        sar,
-        sla,
-        status,
-        templates,
-        tokens,
-        users,
-        web,
-    )
-
-    for command in (
-        *operate.COMMANDS,
-        *cases.COMMANDS,
-        *assign.COMMANDS,
-        *held.COMMANDS,
-        demo.demo,
-        web.web,
-        users.users,
-        classify.classify,
-        policy.policy,
-        sla.sla,
-        report.report,
-        retention.retention,
-        sar.sar,
-        templates.templates,
-        *auth.COMMANDS,
-        *status.COMMANDS,
-        *connectors.COMMANDS,
-        *tokens.COMMANDS,
-    ):
-        main.add_command(command)
-    _whole_summaries(main)
+def load_command(name: str) -> click.Command:
+    """Import the module of command `name` (from COMMANDS) and return the command."""
+    module, _, attribute = COMMANDS[name][0].partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command), COMMANDS[name][0]
+    _whole_summaries(command)
+    return command
 
 
-_register()
+# Every command of `mailbot`: name -> ("module:attribute", its summary). Adding a command is
+# one line here. The summary is what `mailbot --help` lists without importing the module: the
+# first sentence of the command's own help (tests/test_cli_help.py checks they agree).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "assign": (
+        "mailbot.cli.assign:assign",
+        "Give cases to a member of staff, who is emailed once about each.",
+    ),
+    "auth": (
+        "mailbot.cli.auth:auth",
+        "Sign a mailbox in with OAuth2 (Microsoft 365, Gmail) and check its login.",
+    ),
+    "case": ("mailbot.cli.cases:case", "Show one case and its timeline."),
+    "cases": ("mailbot.cli.cases:cases", "List the case log, newest first."),
+    "classify": (
+        "mailbot.cli.classify:classify",
+        "Is a message a complaint? Classify text, evaluate on a CSV, or retrain.",
+    ),
+    "config": ("mailbot.cli.operate:config_group", "Inspect the configuration."),
+    "connectors": (
+        "mailbot.cli.connectors:connectors",
+        "Ticket systems that cases are mirrored into ([[connector]] in the config).",
+    ),
+    "db": ("mailbot.cli.operate:db_group", "Manage the database schema."),
+    "demo": (
+        "mailbot.cli.demo:demo",
+        "Run Mailbot locally: Dovecot + SMTP on 127.0.0.1, SQLite, and sample customer mail.",
+    ),
+    "held": (
+        "mailbot.cli.held:held",
+        "List messages held for review: stored with their raw bytes and the error, not answered.",
+    ),
+    "outbox": (
+        "mailbot.cli.cases:outbox",
+        "List outgoing mail: what was sent, what is waiting, what failed and why.",
+    ),
+    "policy": (
+        "mailbot.cli.policy:policy",
+        "Check a complaints policy and see the deadlines it gives a case.",
+    ),
+    "poll": ("mailbot.cli.operate:poll", "One pass of everything `mailbot run` does, then exit."),
+    "report": (
+        "mailbot.cli.report:report",
+        "Write the complaints and feedback report of a month or a year.",
+    ),
+    "reprocess": (
+        "mailbot.cli.held:reprocess",
+        "Retry held message ID: the next worker pass processes it again.",
+    ),
+    "retention": (
+        "mailbot.cli.retention:retention",
+        "Keep closed cases as long as the policy says, then destroy them, except on legal hold.",
+    ),
+    "run": (
+        "mailbot.cli.operate:run",
+        "Run the worker until stopped (SIGTERM or Ctrl-C finish the current step first).",
+    ),
+    "sar": (
+        "mailbot.cli.sar:sar",
+        "Subject access and erasure requests for one email address (UK GDPR arts. 15, 17).",
+    ),
+    "sla": (
+        "mailbot.cli.sla:sla",
+        "Deadlines in action: reminders, escalations, holding letters, the daily digest.",
+    ),
+    "status": (
+        "mailbot.cli.status:status",
+        "Show each mailbox's health: last successful poll, last error, backlog, IDLE, token.",
+    ),
+    "tokens": (
+        "mailbot.cli.tokens:tokens",
+        "API tokens for the REST API, each with its scopes (read, write, confidential).",
+    ),
+    "templates": (
+        "mailbot.cli.templates:templates",
+        "The letter templates: list them, preview one with sample data.",
+    ),
+    "users": (
+        "mailbot.cli.users:users",
+        "Staff who can log in to the web UI (roles: agent, manager, admin).",
+    ),
+    "web": ("mailbot.cli.web:web", "Serve the triage web UI against the worker's database."),
+    "workload": (
+        "mailbot.cli.assign:workload",
+        "Print each person's open, at-risk and overdue cases.",
+    ),
+}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
