@@ -134,13 +134,6 @@ class ClassifierSettings(BaseModel):
         "PyTorch's default, all cores). One per worker process keeps processes from "
         "fighting over cores.",
     )
-    adapted_head_path: Path | None = Field(
-        default=None,
-        description="Kind 'accurate': this installation's adapted head, written by `mailbot "
-        "classify adapt`, used instead of the shipped head when the file exists; unset: "
-        "adapted_head.npz in the data directory given to `classify adapt --out`.",
-        examples=["/var/lib/mailbot/adapted_head.npz"],
-    )
     feedback_path: Path | None = Field(
         default=None,
         description="JSONL of staff triage decisions ({'text', 'label', 'source': 'triage'}) "
@@ -217,7 +210,6 @@ def _accurate(settings: ClassifierSettings) -> Classifier:
             compliment_threshold=settings.compliment_threshold,
             max_evidence=settings.max_evidence,
             threads=settings.accurate_threads,
-            head=settings.adapted_head_path,
         )
     except MailbotError as exc:
         if not settings.fallback_to_rules:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,14 +109,6 @@ class AccurateModel:
                 max_tokens=int(data["max_tokens"]),
                 labels=tuple(str(x) for x in data["head.labels"]),
             )
-
-    def with_head(
-        self, weights: Any, bias: Any, temperature: float, threshold: float
-    ) -> AccurateModel:
-        """The same encoder with another head (an installation's adapted one)."""
-        return replace(
-            self, head_weights=weights, head_bias=bias, temperature=temperature, threshold=threshold
-        )
 
 
 class Encoder:
@@ -219,17 +211,12 @@ class AccurateClassifier:
         compliment_threshold: float = 0.5,
         max_evidence: int = 5,
         threads: int | None = None,
-        head: Path | None = None,
     ) -> AccurateClassifier:
         if not path.exists():
             AccurateModel.load(path)  # raises the one clear error
         model, encoder = _encoder(
             path, path.stat().st_mtime_ns, default_threads() if threads is None else threads
         )
-        if head is not None and head.exists():
-            from mailbot.classifiers.adapt import load_head
-
-            model = load_head(model, head)
         return cls(model, encoder, flags, complaint_threshold, compliment_threshold, max_evidence)
 
     def probabilities(self, texts: Sequence[str]) -> Any:
