@@ -51,6 +51,9 @@ class Classification:
     reasons: tuple[Evidence, ...] = ()
     flags: Mapping[str, tuple[Evidence, ...]] = field(default_factory=dict)
     classifier: str = ""  # name and version of the classifier that decided
+    # Every label's probability, when the classifier has them (ranking, eval's threshold-free
+    # figures); empty otherwise.
+    probabilities: Mapping[str, float] = field(default_factory=dict)
 
     def flagged(self, name: str) -> bool:
         return bool(self.flags.get(name))

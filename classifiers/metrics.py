@@ -74,3 +74,38 @@ def multiclass_report(
         "accuracy": round(correct / len(gold), 4) if gold else 0.0,
         "confusion": matrix,
     }
+
+
+def recall_at_precision(gold: Sequence[bool], scores: Sequence[float], floor: float) -> float:
+    """The highest complaint recall at any threshold whose precision is at least `floor`
+    (0.0 when no threshold reaches it): a threshold-free figure from the probabilities."""
+    positives = sum(gold)
+    if not positives:
+        return 0.0
+    ranked = sorted(zip(scores, gold, strict=True), key=lambda pair: -pair[0])
+    best = 0.0
+    tp = fp = 0
+    for i, (score, is_positive) in enumerate(ranked):
+        tp += is_positive
+        fp += not is_positive
+        # Only cut between distinct scores: a threshold keeps all rows with equal scores.
+        if i + 1 < len(ranked) and ranked[i + 1][0] == score:
+            continue
+        if tp / (tp + fp) >= floor:
+            best = max(best, tp / positives)
+    return round(best, 4)
+
+
+def recall_first_threshold(
+    gold: Sequence[bool], scores: Sequence[float], target_recall: float, ceiling: float = 0.5
+) -> float:
+    """The highest threshold (a multiple of 0.01, at most `ceiling`) whose recall on these
+    rows is at least `target_recall`; `ceiling` when even that is enough, 0.01 if none is."""
+    positives = [s for s, g in zip(scores, gold, strict=True) if g]
+    if not positives:
+        return ceiling
+    for step in range(round(ceiling * 100), 0, -1):
+        t = step / 100
+        if sum(s >= t for s in positives) / len(positives) >= target_recall:
+            return t
+    return 0.01

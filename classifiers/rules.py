@@ -137,6 +137,7 @@ class RulesClassifier:
             reasons=reasons_for(label, hits, self.max_evidence),
             flags=self.flags.find(item),
             classifier=self.name,
+            probabilities={k: round(v, 4) for k, v in probs.items()},
         )
 
     def classify_many(self, items: Iterable[Inbound]) -> list[Classification]:

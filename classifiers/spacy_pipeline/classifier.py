@@ -135,6 +135,7 @@ class SpacyClassifier:
                     reasons=reasons,
                     flags=self.flags.find(item),
                     classifier=self.name,
+                    probabilities={k: round(v, 4) for k, v in probs.items()},
                 )
             )
         return out

@@ -167,13 +167,15 @@ def classify_eval(
     \b
     Prints precision, recall and F1 of the complaint class, macro-F1, accuracy, the
     confusion matrix and texts/second; again for customer-service rows alone when the file
-    has a domain column. Measure only: never pick thresholds by this score.
+    has a domain column; then the shipped complaint threshold with its precision and recall,
+    and the recall at precision 0.8 (threshold-free, from the probabilities). Measure only:
+    never pick thresholds by this score.
     \b
     Example:
       mailbot classify eval ../shared/classifier-eval/complaints-dev.csv
     """
     from mailbot.classifiers.corpus import read_eval_csv
-    from mailbot.classifiers.evaluate import evaluate, format_report
+    from mailbot.classifiers.evaluate import evaluate, format_operating_point, format_report
 
     try:
         rows = read_eval_csv(csv_file, domain_column)
@@ -190,6 +192,9 @@ def classify_eval(
     click.echo(format_report("all rows", result.all))
     if result.customer_service is not None:
         click.echo(format_report("customer-service rows", result.customer_service))
+    operating = format_operating_point(result)
+    if operating:
+        click.echo(operating)
     click.echo(
         f"speed: {result.texts_per_second:.0f} texts/second ({len(rows)} texts, "
         f"{result.seconds:.2f} s, model already loaded)"
