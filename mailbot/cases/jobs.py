@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from mailbot.cases.assignment import referral_contact
 from mailbot.cases.casefile import category_of, procedure_case
 from mailbot.cases.letters import acknowledgement_letter, queue_letter
-from mailbot.cases.sla_events import deadline_event
+from mailbot.cases.sla_events import deadline_event, due_kind
 from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.db.engine import Database
@@ -148,7 +148,11 @@ class _Tick:
                 actions = self.plan(row, keys[row.id], events[row.id])
                 # Most open cases have nothing due: planning is pure, so they need no
                 # savepoint (two round trips each, most of a sweep's time on a big log).
-                if not actions and not self.may_flag(row, keys[row.id]):
+                if (
+                    not actions
+                    and not self.may_flag(row, keys[row.id])
+                    and not due_kind(self.config, row, self.now, events[row.id])
+                ):
                     continue
                 with session.begin_nested():
                     self.case(session, row, actions, keys[row.id], events[row.id])

@@ -33,19 +33,18 @@ RUNNING = ("open", "on_hold")
 EVENTS = {"sla_at_risk": "sla.at_risk", "sla_breached": "sla.breached"}
 
 
-def deadline_event(
-    session: Session,
+def due_kind(
     config: Config,
     case: Case,
     now: datetime,
     recorded: Iterable[tuple[str, dict[str, Any]]],
-    *,
-    dry_run: bool = False,
 ) -> str | None:
-    """Queue the case's due-date event for its webhooks if one is due and not yet told;
-    returns its case event kind, or None."""
+    """The due-date event the case is owed now and was not told yet, if any (pure: the tick
+    asks this before it opens a savepoint for the case)."""
     due = case.due_at
     if due is None or case.status not in RUNNING:
+        return None
+    if not any(c.kind == "webhook" for c in config.connectors):
         return None
     policy = config.policy
     if not policy.category(category_of(case)).procedure:  # no deadline for this category
@@ -59,6 +58,24 @@ def deadline_event(
     deadline = due.isoformat()
     if any(k == kind and d.get("deadline") == deadline for k, d in recorded):
         return None
+    return kind
+
+
+def deadline_event(
+    session: Session,
+    config: Config,
+    case: Case,
+    now: datetime,
+    recorded: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    dry_run: bool = False,
+) -> str | None:
+    """Queue the case's due-date event for its webhooks if one is due and not yet told;
+    returns its case event kind, or None."""
+    kind = due_kind(config, case, now, recorded)
+    if kind is None or case.due_at is None:
+        return None
+    deadline = case.due_at.isoformat()
     hooks = {c.name for c in config.connectors if c.kind == "webhook"}
     told = sorted(hooks & set(mirroring(session, case)))
     if not told:
