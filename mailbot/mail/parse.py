@@ -30,6 +30,7 @@ from email.policy import compat32
 
 import mailparser
 
+from mailbot.errors import MailbotError
 from mailbot.mail.html import html_to_text
 from mailbot.mail.message import Address, Attachment, ParsedMessage
 from mailbot.mail.quotes import strip_quotes
@@ -444,8 +445,9 @@ _BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/=\r\n]+", re.MULTILINE)
 _PADDING_END = re.compile(rb"={1,2}\r?\n")
 
 
-class _NotSetAside(Exception):
-    """A token turned up where only the raw bytes will do: parse the whole message."""
+class _NotSetAside(MailbotError):
+    """A token turned up where only the raw bytes will do: parse the whole message. Never
+    leaves this module."""
 
 
 class _SetAside:
