@@ -21,6 +21,7 @@ import hashlib
 import logging
 import quopri
 import re
+import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from email.policy import compat32
 
 import mailparser
 
+from mailbot.errors import MailbotError
 from mailbot.mail.html import html_to_text
 from mailbot.mail.message import Address, Attachment, ParsedMessage
 from mailbot.mail.parser_logs import quiet_mail_parser
@@ -309,14 +311,20 @@ class _Parts:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-def _walk(part: Message, parts: _Parts, defects: list[str], depth: int = 0) -> None:
+def _walk(
+    part: Message,
+    parts: _Parts,
+    defects: list[str],
+    depth: int = 0,
+    aside: _SetAside | None = None,
+) -> None:
     if depth > _MAX_DEPTH:
         defects.append(f"MIME nesting deeper than {_MAX_DEPTH}; inner parts ignored")
         return
     ctype = _content_type(part)
     if ctype.startswith("multipart/") and part.is_multipart():
         for sub in _subparts(part):
-            _walk(sub, parts, defects, depth + 1)
+            _walk(sub, parts, defects, depth + 1, aside)
         return
     if ctype.startswith("multipart/"):
         defects.append(f"{ctype} without usable boundary; kept as text")
@@ -331,7 +339,7 @@ def _walk(part: Message, parts: _Parts, defects: list[str], depth: int = 0) -> N
         and (not filename or depth == 0)
     )
     if is_body and not part.is_multipart():
-        text, note = decode_bytes(_payload_bytes(part, defects), _charset(part))
+        text, note = decode_bytes(_payload_bytes(part, defects, aside), _charset(part))
         if note:
             defects.append(f"{ctype}: {note}")
         text = _clean_text(text).replace("\r\n", "\n").replace("\r", "\n")
@@ -341,7 +349,7 @@ def _walk(part: Message, parts: _Parts, defects: list[str], depth: int = 0) -> N
         Attachment(
             filename=filename,
             content_type=ctype,
-            content=_payload_bytes(part, defects),
+            content=_payload_bytes(part, defects, aside),
             disposition="inline" if disposition == "inline" else "attachment",
             content_id=_clean_raw_header(part.get("Content-ID", "")).strip().strip("<>").strip(),
         )
@@ -386,12 +394,21 @@ def _disposition(part: Message) -> str:
         return ""
 
 
-def _payload_bytes(part: Message, defects: list[str]) -> bytes:
+def _payload_bytes(part: Message, defects: list[str], aside: _SetAside | None = None) -> bytes:
     """The part's content with its transfer encoding undone; a message/* part as raw bytes."""
     try:
         if part.is_multipart():
-            return b"".join(_message_bytes(sub) for sub in _subparts(part))
+            joined = b"".join(_message_bytes(sub) for sub in _subparts(part))
+            if aside is not None:
+                aside.check(joined)
+            return joined
+        if aside is not None:
+            content = aside.content_of(part)
+            if content is not None:
+                return content
         payload = part.get_payload(decode=True)
+    except _NotSetAside:
+        raise
     except Exception as exc:
         defects.append(f"could not decode a {_content_type(part)} part ({type(exc).__name__})")
         payload = None
@@ -409,6 +426,101 @@ def _message_bytes(message: Message) -> bytes:
             return str(message).encode("utf-8", "surrogateescape")
         except Exception:
             return b""
+
+
+# --- large parts ---------------------------------------------------------------------------
+#
+# The email package holds a part's body as text, in lines, while it parses (and io.StringIO
+# as four bytes per character): a 25 MB attachment (34 MB of base64) made parsing peak at
+# about 10x the attachment. So in a large message, each long run of base64 lines is set aside
+# before parsing: the email package (and mail-parser) parse a copy of the message with a
+# one-line token in its place, and the part whose whole body is that token gets its content
+# decoded straight from the raw bytes. Anything unusual (a token anywhere else, a run whose
+# length is no whole number of base64 quanta) parses the whole message the usual way instead,
+# so the result is always what the email package would have made of the raw bytes.
+
+_SET_ASIDE_FROM = 1 << 20  # messages smaller than this are parsed as they are
+_RUN_MIN = 64 * 1024  # set aside runs of base64 lines at least this long
+# Base64 text from a line start on. One character class, repeated: the regular expression
+# engine keeps no state per line (a group repeated per line kept ~200 bytes a line).
+_BASE64_TEXT = re.compile(rb"^[A-Za-z0-9+/=\r\n]+", re.MULTILINE)
+_PADDING_END = re.compile(rb"={1,2}\r?\n")
+
+
+class _NotSetAside(MailbotError):
+    """A token turned up where only the raw bytes will do: parse the whole message. Never
+    leaves this module."""
+
+
+class _SetAside:
+    def __init__(self, raw: bytes, runs: list[tuple[int, int]]) -> None:
+        self.raw = raw
+        self.nonce = secrets.token_hex(8).upper()
+        self.runs = runs
+        pieces: list[bytes | memoryview] = []
+        view = memoryview(raw)
+        at = 0
+        for i, (start, end) in enumerate(runs):
+            newline = b"\r\n" if raw[end - 2 : end] == b"\r\n" else b"\n"
+            pieces += [view[at:start], self.token(i).encode("ascii") + newline]
+            at = end
+        pieces.append(view[at:])
+        self.hollow = b"".join(pieces)
+
+    @classmethod
+    def of(cls, raw: bytes) -> _SetAside | None:
+        runs = [run for match in _BASE64_TEXT.finditer(raw) if (run := _base64_run(raw, match))]
+        return cls(raw, runs) if runs else None
+
+    def token(self, index: int) -> str:
+        return f"MAILBOTSETASIDE{self.nonce}N{index}"
+
+    def check(self, data: bytes) -> None:
+        if self.nonce.encode("ascii") in data:
+            raise _NotSetAside
+
+    def content_of(self, part: Message) -> bytes | None:
+        """The decoded body of a part that was set aside; None for any other part."""
+        payload = part.get_payload()
+        if not isinstance(payload, str) or self.nonce not in payload:
+            return None
+        index = payload.strip("\r\n").rpartition("N")[2]
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if (
+            cte != "base64"
+            or not index.isdigit()
+            or payload.strip("\r\n") != self.token(int(index))
+        ):
+            raise _NotSetAside
+        start, end = self.runs[int(index)]
+        try:
+            return binascii.a2b_base64(memoryview(self.raw)[start:end])
+        except binascii.Error:
+            raise _NotSetAside from None
+
+
+def _base64_run(raw: bytes, match: re.Match[bytes]) -> tuple[int, int] | None:
+    """(start, end) of whole base64 lines within `match`, if long enough and decodable as
+    the email package would decode them (no blank line, padding only at the very end, whole
+    quanta); else None."""
+    start, end = match.span()
+    if end - start < _RUN_MIN:
+        return None
+    while start < end and raw[start] in b"\r\n":  # the blank line that ends a part's headers
+        start += 1
+    end = raw.rfind(b"\n", start, end)  # the end of the last whole line,
+    while end > start and raw[end - 1] in b"\r\n":  # without the blank lines after it
+        end -= 1
+    end += 2 if raw[end : end + 2] == b"\r\n" else 1
+    if end - start < _RUN_MIN or raw.find(b"\n\n", start, end) >= 0:
+        return None
+    if raw.find(b"\n\r\n", start, end) >= 0:
+        return None
+    padding = raw.find(b"=", start, end)
+    if padding >= 0 and not _PADDING_END.fullmatch(raw, padding, end):
+        return None
+    newlines = raw.count(b"\n", start, end) + raw.count(b"\r", start, end)
+    return (start, end) if (end - start - newlines) % 4 == 0 else None
 
 
 # --- assembly -----------------------------------------------------------------------------
@@ -455,17 +567,32 @@ def _stdlib_defects(message: Message) -> list[str]:
 
 
 def _parse(raw: bytes, defects: list[str]) -> ParsedMessage:
-    message, parser = _load(raw, defects)
+    aside = _SetAside.of(raw) if len(raw) >= _SET_ASIDE_FROM else None
+    if aside is not None:
+        try:
+            return _parse_tree(raw, aside.hollow, defects, aside)
+        except _NotSetAside:
+            defects.clear()  # start again, the whole message through the email package
+    return _parse_tree(raw, raw, defects, None)
+
+
+def _parse_tree(
+    raw: bytes, source: bytes, defects: list[str], aside: _SetAside | None
+) -> ParsedMessage:
+    message, parser = _load(source, defects)
     headers = tuple(
         (_clean_raw_header(name).strip(), decode_header_value(value))
         for name, value in message.raw_items()
     )
+    if aside is not None:
+        for _name, value in headers:
+            aside.check(value.encode("utf-8", "surrogateescape"))
     first: dict[str, str] = {}
     for name, value in headers:
         first.setdefault(name.lower(), value)
 
     parts = _Parts()
-    _walk(message, parts, defects)
+    _walk(message, parts, defects, aside=aside)
     defects.extend(_stdlib_defects(message))
 
     text = "\n".join(t for t in parts.plain if t.strip())
