@@ -56,6 +56,17 @@ def config_for(url: str) -> Config:
     return parse_config(
         {
             "organisation": {"name": "Benchmark Council"},
+            # As a live office sets them: otherwise every reminder is skipped ("no address")
+            # and planned again on every tick.
+            "contacts": {
+                name: f"{name.replace('_', '.')}@council.example"
+                for name in (
+                    "referral_manager",
+                    "escalation",
+                    "customer_services",
+                    "service_manager",
+                )
+            },
             "database": {"url": url},
             "mailbox": [
                 {
