@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,17 @@ def config_for(url: str) -> Config:
     return parse_config(
         {
             "organisation": {"name": "Benchmark Council"},
+            # As a live office sets them: otherwise every reminder is skipped ("no address")
+            # and planned again on every tick.
+            "contacts": {
+                name: f"{name.replace('_', '.')}@council.example"
+                for name in (
+                    "referral_manager",
+                    "escalation",
+                    "customer_services",
+                    "service_manager",
+                )
+            },
             "database": {"url": url},
             "mailbox": [
                 {
@@ -170,6 +182,7 @@ def settle(db: Database, config: Config) -> None:
     the first tick would catch up on thousands of letters. A dry-run tick lists them; they
     go in as sent outbox rows and events, in bulk."""
     started = time.perf_counter()
+    token = secrets.token_hex(4)  # Message-IDs unique across runs
     plan = jobs.tick(db, config, NOW, dry_run=True)
     refs = {key.split(":")[1] for key in plan.queued if ":" in key}
     refs |= {line.split()[-1] for line in plan.events}
@@ -198,7 +211,7 @@ def settle(db: Database, config: Config) -> None:
                     "from_addr": f"{mailbox}@council.example",
                     "to_addr": "someone@council.example",
                     "subject": key,
-                    "message_id": f"<settled.{n}@council.example>",
+                    "message_id": f"<settled.{token}.{n}@council.example>",
                     "raw": b"",
                     "state": "sent",
                     "created_at": NOW,

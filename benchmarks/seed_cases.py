@@ -151,9 +151,13 @@ class Seeder:
         self.ids[table] += 1
         return self.ids[table]
 
-    def batch(self, numbers: range) -> None:
+    def arrival_days(self, count: int) -> list[int]:
+        """Each case's arrival day, oldest first: rows go in in arrival order, as on a live
+        system (recent, mostly open, cases sit together on disk)."""
+        return sorted(self.rng.choices(range(DAYS), self.day_weights, k=count))
+
+    def batch(self, numbers: range, days: list[int]) -> None:
         self.cases, self.messages, self.events, self.outbox = [], [], [], []
-        days = self.rng.choices(range(DAYS), self.day_weights, k=len(numbers))
         for n, day in zip(numbers, days, strict=True):
             self.case(n, day)
 
@@ -536,11 +540,12 @@ def seed(db: Database, count: int, seed_value: int = 42, quiet: bool = False) ->
             )
         }
     maker = Seeder(random.Random(seed_value), owners, first)
+    days = maker.arrival_days(count)
     with db.engine.connect() as conn:
         write = _writer(conn)
         for lo in range(0, count, BATCH):
             numbers = range(first["cases"] + lo, first["cases"] + min(count, lo + BATCH))
-            maker.batch(numbers)
+            maker.batch(numbers, days[lo : lo + len(numbers)])
             with conn.begin():
                 write("cases", maker.cases)
                 write("messages", maker.messages)

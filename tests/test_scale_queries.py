@@ -1,11 +1,13 @@
 """The case queries rewritten for a big log give what the simple ones gave (SQLite and
 PostgreSQL): triage's batched first messages and "same customer" suggestions, the case list's
-bounded count, the search's trigram-indexed condition and the filters' distinct values."""
+bounded count, the search's trigram-indexed condition and the filters' distinct values; and
+the working calendar's table lookups equal counting day by day."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -17,6 +19,7 @@ from mailbot.cases.queries import distinct_values
 from mailbot.db.engine import Database
 from mailbot.db.models import Case
 from mailbot.db.web_models import User
+from mailbot.procedure.policy import Policy
 
 NOW = datetime.now(UTC)
 
@@ -97,3 +100,28 @@ def test_distinct_values_skip_through_the_index(db: Database) -> None:
     with db.transaction() as session:
         assert distinct_values(session, "cases", "mailbox") == ["a", "b", "c"]
         assert distinct_values(session, "cases", "referral_manager") == [""]
+
+
+def test_working_day_lookups_equal_stepping_day_by_day() -> None:
+    """The calendar's table lookups (add_working_days, working_days_between) give what
+    stepping one day at a time gives, across years, bank holidays and past the table."""
+    cal = Policy().working_calendar()
+
+    def step(day: date, n: int) -> date:
+        day = cal.roll_forward(day)
+        for _ in range(n):
+            day = cal.next_working_day(day)
+        return day
+
+    def count(a: date, b: date) -> int:
+        if b < a:
+            return -count(b, a)
+        return sum(1 for k in range((b - a).days) if cal.is_working_day(a + timedelta(days=k)))
+
+    rng = random.Random(7)
+    for _ in range(1500):
+        day = date(2022, 1, 1) + timedelta(days=rng.randrange(2500))
+        n = rng.choice((0, 1, 2, 5, 20, rng.randrange(1500)))
+        assert cal.add_working_days(day, n) == step(day, n), (day, n)
+        end = day + timedelta(days=rng.randrange(-800, 2000))
+        assert cal.working_days_between(day, end) == count(day, end), (day, end)

@@ -130,12 +130,15 @@ class _Tick:
         rows = list(session.scalars(query))
         self.report.cases = len(rows)
         keys: dict[int | None, set[str]] = defaultdict(set)
-        for case_id, key in session.execute(
-            select(Outbox.case_id, Outbox.idempotency_key)
+        sent: set[str] = set()  # keys of letters already delivered
+        for case_id, key, state in session.execute(
+            select(Outbox.case_id, Outbox.idempotency_key, Outbox.state)
             .join(Case, Case.id == Outbox.case_id)
             .where(Case.status.in_(ACTIVE))
         ):
             keys[case_id].add(key)
+            if state == OutboxState.SENT:
+                sent.add(key)
         events: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         for case_id, kind, detail in session.execute(
             select(CaseEvent.case_id, CaseEvent.kind, CaseEvent.detail)
@@ -150,7 +153,7 @@ class _Tick:
                 # savepoint (two round trips each, most of a sweep's time on a big log).
                 if (
                     not actions
-                    and not self.may_flag(row, keys[row.id])
+                    and not self.may_flag(row, keys[row.id], sent)
                     and not due_kind(self.config, row, self.now, events[row.id])
                 ):
                     continue
@@ -174,9 +177,11 @@ class _Tick:
         return planner.due_actions(self.policy, case, self.now, case_id=row.reference, done=done)
 
     @staticmethod
-    def may_flag(row: Case, keys: set[str]) -> bool:
-        """Whether `check_acknowledgement` has anything to look at (its first test)."""
-        return row.acknowledged_at is None and f"ack:{row.reference}" in keys
+    def may_flag(row: Case, keys: set[str], sent: set[str]) -> bool:
+        """Whether `check_acknowledgement` has anything to look at (its first two tests, with
+        the acknowledgement's state as read with the keys: this tick's transaction)."""
+        key = f"ack:{row.reference}"
+        return row.acknowledged_at is None and key in keys and key not in sent
 
     def case(
         self,

@@ -25,6 +25,7 @@ Definitions (the rest of `mailbot.procedure` builds on these):
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -128,6 +129,10 @@ class WorkingCalendar:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         day = self.roll_forward(day)
+        table = _working_days(self, day.year)
+        at = bisect_left(table, day) + n
+        if at < len(table):  # looked up: the SLA sweep asks this thousands of times
+            return table[at]
         for _ in range(n):
             day = self.next_working_day(day)
         return day
@@ -136,6 +141,9 @@ class WorkingCalendar:
         """Working days in `[start, end)`; negative when `end` is before `start`."""
         if end < start:
             return -self.working_days_between(end, start)
+        table = _working_days(self, start.year)
+        if table and end <= table[-1]:  # both inside the table: count by position
+            return bisect_left(table, end) - bisect_left(table, start)
         return sum(1 for day in _days(start, end) if self.is_working_day(day))
 
     # ---- moments ----------------------------------------------------------------------
@@ -223,3 +231,16 @@ def _days(start: date, end: date) -> Iterator[date]:
 def _normalise(moment: datetime, zone: ZoneInfo) -> datetime:
     """Wall-clock addition can land in a DST gap; a round trip through UTC fixes that."""
     return moment.astimezone(UTC).astimezone(zone)
+
+
+_TABLE_YEARS = 4
+
+
+@lru_cache(maxsize=256)
+def _working_days(calendar: WorkingCalendar, year: int) -> tuple[date, ...]:
+    """The calendar's working days from 1 January of `year`, for _TABLE_YEARS years, in order
+    (the calendar is immutable, so its working days never change)."""
+    start = date(year, 1, 1)
+    return tuple(
+        day for day in _days(start, date(year + _TABLE_YEARS, 1, 1)) if calendar.is_working_day(day)
+    )

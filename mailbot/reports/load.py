@@ -110,8 +110,12 @@ def report(
 def trend_points(session: Session, policy: Policy, periods: list[Period]) -> list[TrendPoint]:
     """Each period's headline numbers, as `compute` gives them in a report's trend."""
     zone = policy.working_calendar().zone
+    # Each period's first and last instant on the office clock, in UTC (fast to compare).
     bounds = [
-        (datetime.combine(p.start, time.min, zone), datetime.combine(p.end, time.min, zone))
+        (
+            datetime.combine(p.start, time.min, zone).astimezone(UTC),
+            datetime.combine(p.end, time.min, zone).astimezone(UTC),
+        )
         for p in periods
     ]
     complaint = Case.label == "complaint"
@@ -144,15 +148,17 @@ def trend_points(session: Session, policy: Policy, periods: list[Period]) -> lis
     ]
     figures = _Figures(policy, acknowledged)
     points = []
-    for n, period in enumerate(periods):
+    for n, (period, (lo, hi)) in enumerate(zip(periods, bounds, strict=True)):
         received, complaints, decided = totals[3 * n : 3 * n + 3]
+        # Received in the period on the office clock: between its bounds as instants.
+        rows = [r for r in acknowledged if lo <= r.received_at < hi]
         points.append(
             TrendPoint(
                 period=period.short,
                 received=received,
                 complaints=complaints,
                 decided=decided,
-                acknowledged_in_time=figures.acknowledgement(figures.received(period)).share,
+                acknowledged_in_time=figures.acknowledgement(rows).share,
             )
         )
     return points
