@@ -13,8 +13,6 @@ from mailbot.db.types import utcnow
 from mailbot.db.web_models import User
 from mailbot.render import Renderer
 
-__all__ = ["COMMANDS"]
-
 
 def _staff(session: Session, name: str, option: str) -> User:
     try:
@@ -81,5 +79,3 @@ def workload(app: AppContext) -> None:
     for name, n, risk, late in lines:
         click.echo(f"{name:<24} {n:>6} {risk:>8} {late:>8}")
 
-
-COMMANDS = (assign, workload)

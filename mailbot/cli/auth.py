@@ -124,5 +124,3 @@ def check(app: AppContext, mailbox: str) -> None:
         f"{how} and opened {box.folders[0]}: OK"
     )
 
-
-COMMANDS = (auth,)

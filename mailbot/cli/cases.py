@@ -203,5 +203,3 @@ def outbox(app: AppContext, state: str | None, limit: int, as_json: bool) -> Non
                 + (f"  [{o.last_error}]" if o.last_error else "")
             )
 
-
-COMMANDS = (cases, case, outbox)

@@ -171,5 +171,3 @@ def poll(app: AppContext, once: bool) -> None:
         f"procedure letters queued {result.queued}, sent {result.sent}"
     )
 
-
-COMMANDS = (config_group, db_group, run, poll)

@@ -177,5 +177,3 @@ def hold(app: AppContext, reference: str, reason: str, clear: bool, actor: str) 
         db.dispose()
     click.echo(f"{reference}: legal hold {'cleared' if clear else 'set'}")
 
-
-COMMANDS = (retention,)

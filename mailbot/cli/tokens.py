@@ -103,5 +103,3 @@ def _tokens(app: AppContext) -> Iterator[Session]:
     finally:
         db.dispose()
 
-
-COMMANDS = (tokens,)
