@@ -13,6 +13,7 @@ scripts/install-system-deps) and a fresh SQLite file, with the default classifie
    Target: ≤ 3x (the issue measured 8.8x).
 
     python benchmarks/memory.py [--messages 20000] [--attachment-mb 25] [--only backlog]
+                                [--without-torch]
 """
 
 from __future__ import annotations
@@ -227,8 +228,16 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000, help="backlog size (issue: 20000)")
     parser.add_argument("--attachment-mb", type=int, default=25)
     parser.add_argument("--only", choices=["backlog", "attachment"])
+    parser.add_argument(
+        "--without-torch",
+        action="store_true",
+        help="make `import torch` fail in this process, as where the sentence extra is not "
+        "installed (spaCy's thinc imports torch whenever it can: ~190 MB)",
+    )
     parser.add_argument("--child-attachment", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.without_torch:
+        sys.modules["torch"] = None  # type: ignore[assignment]
     if args.child_attachment:
         print(json.dumps(attachment_in_this_process(args.child_attachment)))
         return 0

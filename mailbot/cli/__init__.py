@@ -106,7 +106,7 @@ class MailbotGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MailbotError as exc:  # expected, and explained in its one line
-            # Both modules are loaded already when one of their errors was raised.
+            # Imported here, on the error path only (an error of theirs means they are loaded).
             from mailbot.classifiers import ClassifierLoadError
             from mailbot.config import ConfigError
 
