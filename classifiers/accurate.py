@@ -104,8 +104,9 @@ class AccurateModel:
                 },
                 head_weights=data["head.weights"].astype("float64"),
                 head_bias=data["head.bias"].astype("float64"),
-                temperature=float(data["temperature"]),
-                threshold=float(data["threshold"]),
+                # Stored as float32: back to the value chosen (0.3, not 0.30000001).
+                temperature=round(float(data["temperature"]), 4),
+                threshold=round(float(data["threshold"]), 4),
                 max_tokens=int(data["max_tokens"]),
                 labels=tuple(str(x) for x in data["head.labels"]),
             )
