@@ -62,8 +62,13 @@ def label(relative: str) -> str:
             return "auto_reply"
         if name.startswith("arf-"):
             return "automatic"  # complaint (feedback) reports
-    if relative.startswith(("flufl_bounce/data/", "flanker_fixtures/messages/bounce/",
-                            "ruby_mail_fixtures/emails/multipart_report_emails/")):
+    if relative.startswith(
+        (
+            "flufl_bounce/data/",
+            "flanker_fixtures/messages/bounce/",
+            "ruby_mail_fixtures/emails/multipart_report_emails/",
+        )
+    ):
         return "bounce"
     if relative == "discourse_receiver_subset/bounced_email.eml":
         return "bounce"
@@ -89,9 +94,11 @@ def _flufl_expected(corpora: Path) -> dict[str, tuple[str, ...]]:
 
 def corpus_files(corpora: Path) -> list[Path]:
     return sorted(
-        p for p in corpora.rglob("*")
-        if p.is_file() and p.suffix not in _METADATA and not p.name.startswith(
-            ("LICENSE", "README", ".git"))
+        p
+        for p in corpora.rglob("*")
+        if p.is_file()
+        and p.suffix not in _METADATA
+        and not p.name.startswith(("LICENSE", "README", ".git"))
     )
 
 
@@ -151,18 +158,26 @@ def main() -> int:
     bounces = sum(report.bounce_files.values())
     recognised = sum(report.bounces_recognised.values())
     print(f"corpora: {args.corpora.resolve()} ({report.seconds:.1f} s)")
-    print(f"files read: {report.files}, parsed: {report.parsed}, "
-          f"parser exceptions: {len(report.exceptions)}")
+    print(
+        f"files read: {report.files}, parsed: {report.parsed}, "
+        f"parser exceptions: {len(report.exceptions)}"
+    )
     print(f"bounces recognised: {recognised}/{bounces}")
     for corpus, total in sorted(report.bounce_files.items()):
         print(f"  {corpus}: {report.bounces_recognised[corpus]}/{total}")
-    print(f"  of those, naming the bounced Message-ID: {report.with_original_id}, "
-          f"naming failed recipients: {report.with_failed_recipient}; flufl.bounce's expected "
-          f"failed addresses found: {report.flufl_found}/{report.flufl_expected}")
-    print(f"auto-replies recognised (sisimai rfc3834-*): "
-          f"{report.auto_replies_recognised}/{report.auto_reply_files}")
-    print(f"automatic replies that would have gone out, among {report.automatic_files} known "
-          f"bounce/auto-reply/report files: {len(report.acks_sent)}")
+    print(
+        f"  of those, naming the bounced Message-ID: {report.with_original_id}, "
+        f"naming failed recipients: {report.with_failed_recipient}; flufl.bounce's expected "
+        f"failed addresses found: {report.flufl_found}/{report.flufl_expected}"
+    )
+    print(
+        f"auto-replies recognised (sisimai rfc3834-*): "
+        f"{report.auto_replies_recognised}/{report.auto_reply_files}"
+    )
+    print(
+        f"automatic replies that would have gone out, among {report.automatic_files} known "
+        f"bounce/auto-reply/report files: {len(report.acks_sent)}"
+    )
     others = ", ".join(f"{k}={v}" for k, v in sorted(report.other_kinds.items()))
     print(f"other files by label:verdict: {others}")
     if args.verbose:

@@ -21,8 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mailbot.mail.quotes import strip_quotes
 
 DEFAULT_CORPUS = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "corpora"
-    / "discourse_email_reply_trimmer" / "test"
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "corpora"
+    / "discourse_email_reply_trimmer"
+    / "test"
 )
 SOFT_THRESHOLD = 0.9
 
@@ -44,8 +48,10 @@ def measure(corpus: Path, keep_signoff: bool, verbose: bool) -> tuple[int, int, 
         exact += got == expected
         soft += ratio >= SOFT_THRESHOLD
         if verbose and got != expected:
-            print(f"--- {source.name} (ratio {ratio:.2f})\n  got:      {got[:200]!r}\n"
-                  f"  expected: {expected[:200]!r}")
+            print(
+                f"--- {source.name} (ratio {ratio:.2f})\n  got:      {got[:200]!r}\n"
+                f"  expected: {expected[:200]!r}"
+            )
     return total, exact, soft
 
 

@@ -39,9 +39,7 @@ class EvalResult:
             "threshold": self.threshold,
             "precision_floor": PRECISION_FLOOR,
             "recall_at_precision_0.8": self.recall_at_precision,
-            "customer_service_recall_at_precision_0.8": (
-                self.customer_service_recall_at_precision
-            ),
+            "customer_service_recall_at_precision_0.8": (self.customer_service_recall_at_precision),
         }
 
 

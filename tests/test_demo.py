@@ -78,9 +78,10 @@ def test_time_travel_chases_escalates_and_copies_the_compliment(demo_dir: Path) 
         rf"compliment copied to the service manager \(service.manager@{DOMAIN}\): {REF}\n", out
     ), out
     [copy] = _sent(demo_dir, "compliment_forward")
-    assert email.message_from_bytes(copy.read_bytes(), policy=email.policy.default)[
-        "To"
-    ] == f"service.manager@{DOMAIN}"
+    assert (
+        email.message_from_bytes(copy.read_bytes(), policy=email.policy.default)["To"]
+        == f"service.manager@{DOMAIN}"
+    )
 
     # Time travel: each complaint is chased after 5 working days, chased again and escalated
     # after 10; the enquiry and the compliment are not.

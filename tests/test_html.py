@@ -32,16 +32,33 @@ from mailbot.mail.html import html_to_text, sanitize_html
 )
 def test_active_content_is_removed(dangerous: str) -> None:
     cleaned = sanitize_html(f"<p>before</p>{dangerous}<p>after</p>").lower()
-    for marker in ("<script", "<style", "onerror", "onload", "<iframe", "<form", "<input",
-                   "<object", "<embed", "<svg", "javascript:", "style=", "<meta", "<base",
-                   "url(", "alert"):
+    for marker in (
+        "<script",
+        "<style",
+        "onerror",
+        "onload",
+        "<iframe",
+        "<form",
+        "<input",
+        "<object",
+        "<embed",
+        "<svg",
+        "javascript:",
+        "style=",
+        "<meta",
+        "<base",
+        "url(",
+        "alert",
+    ):
         assert marker not in cleaned
     assert "before" in cleaned and "after" in cleaned
 
 
 def test_formatting_survives() -> None:
-    html = ("<p>Hello <b>bold</b> <i>it</i> <u>u</u></p><ul><li>one</li></ul>"
-            "<table><tr><td colspan=\"2\">cell</td></tr></table><blockquote>q</blockquote>")
+    html = (
+        "<p>Hello <b>bold</b> <i>it</i> <u>u</u></p><ul><li>one</li></ul>"
+        '<table><tr><td colspan="2">cell</td></tr></table><blockquote>q</blockquote>'
+    )
     cleaned = sanitize_html(html)
     for kept in ("<b>bold</b>", "<i>it</i>", "<li>one</li>", 'colspan="2"', "<blockquote>q"):
         assert kept in cleaned
@@ -61,16 +78,20 @@ def test_relative_and_data_links_lose_their_href() -> None:
 
 
 def test_remote_images_become_their_alt_text() -> None:
-    cleaned = sanitize_html('<p><img src="https://tracker.example/p.gif?id=1" alt="Logo &amp; co">'
-                            '<img src="http://x/y.png"></p>')
+    cleaned = sanitize_html(
+        '<p><img src="https://tracker.example/p.gif?id=1" alt="Logo &amp; co">'
+        '<img src="http://x/y.png"></p>'
+    )
     assert "<img" not in cleaned
     assert "tracker" not in cleaned
     assert "Logo &amp; co" in cleaned
 
 
 def test_embedded_images_stay() -> None:
-    cleaned = sanitize_html('<img src="cid:part1@example" alt="a">'
-                            '<img src="data:image/png;base64,iVBORw0KGgo=" alt="b">')
+    cleaned = sanitize_html(
+        '<img src="cid:part1@example" alt="a">'
+        '<img src="data:image/png;base64,iVBORw0KGgo=" alt="b">'
+    )
     assert 'src="cid:part1@example"' in cleaned
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in cleaned
 
@@ -86,12 +107,27 @@ def test_alt_text_cannot_smuggle_markup() -> None:
     assert "&lt;script&gt;" in cleaned
 
 
-_FRAGMENTS = st.sampled_from([
-    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "<a href='javascript:x'>",
-    "<iframe>", "<style>*{}</style>", "<p>", "</p>", "<b>", "text", "&lt;", "<", ">", "\"",
-    "<img alt='\"><script>' src=http://x>", "<!-- <script> -->", "<svg/onload=alert(1)>",
-    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "<a href='javascript:x'>",
+        "<iframe>",
+        "<style>*{}</style>",
+        "<p>",
+        "</p>",
+        "<b>",
+        "text",
+        "&lt;",
+        "<",
+        ">",
+        '"',
+        "<img alt='\"><script>' src=http://x>",
+        "<!-- <script> -->",
+        "<svg/onload=alert(1)>",
+        "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,8 +149,10 @@ def test_paragraphs_and_breaks_are_kept() -> None:
 
 
 def test_script_style_and_head_are_dropped() -> None:
-    html = ("<html><head><title>T</title><style>p{}</style></head><body>"
-            "<script>var x = 1;</script>Visible<noscript> too</noscript></body></html>")
+    html = (
+        "<html><head><title>T</title><style>p{}</style></head><body>"
+        "<script>var x = 1;</script>Visible<noscript> too</noscript></body></html>"
+    )
     assert html_to_text(html) == "Visible too"
 
 
@@ -128,8 +166,10 @@ def test_lists_and_preformatted_text() -> None:
 
 
 def test_blockquotes_become_quoted_lines() -> None:
-    html = ("<div>Still broken.</div><div>On Mon, 1 Jan 2024, Support &lt;s@example.org&gt; "
-            "wrote:<blockquote>We fixed it.<blockquote>Is it fixed?</blockquote></blockquote>")
+    html = (
+        "<div>Still broken.</div><div>On Mon, 1 Jan 2024, Support &lt;s@example.org&gt; "
+        "wrote:<blockquote>We fixed it.<blockquote>Is it fixed?</blockquote></blockquote>"
+    )
     assert html_to_text(html) == (
         "Still broken.\nOn Mon, 1 Jan 2024, Support <s@example.org> wrote:\n\n"
         "> We fixed it.\n>\n> > Is it fixed?"

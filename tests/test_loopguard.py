@@ -64,11 +64,18 @@ def test_auto_submitted_no_is_a_person() -> None:
 @pytest.mark.parametrize(
     "subject",
     [
-        "Out of Office: Broken order", "Automatic reply: Broken order", "Autoreply: x",
-        "Auto: Broken order", "Auto reply: Nyaan", "Abwesenheitsnotiz: Ihre Anfrage",
-        "Automatische Antwort: Ihre Anfrage", "Réponse automatique : votre demande",
-        "Respuesta automática: su pedido", "Automatisch antwoord: uw bestelling",
-        "Risposta automatica: ordine", "Jane Doe is out of the office",
+        "Out of Office: Broken order",
+        "Automatic reply: Broken order",
+        "Autoreply: x",
+        "Auto: Broken order",
+        "Auto reply: Nyaan",
+        "Abwesenheitsnotiz: Ihre Anfrage",
+        "Automatische Antwort: Ihre Anfrage",
+        "Réponse automatique : votre demande",
+        "Respuesta automática: su pedido",
+        "Automatisch antwoord: uw bestelling",
+        "Risposta automatica: ordine",
+        "Jane Doe is out of the office",
     ],
 )
 def test_vacation_subjects(subject: str) -> None:
@@ -121,9 +128,9 @@ def test_dsn_names_what_bounced_and_who_failed(returned: str) -> None:
 
 
 def test_dsn_structure_alone_is_enough() -> None:
-    headers = DSN.replace("Mail Delivery System <MAILER-DAEMON@mx.example.net>",
-                          "relay@mx.example.net").replace(
-        "Undelivered Mail Returned to Sender", "Note")
+    headers = DSN.replace(
+        "Mail Delivery System <MAILER-DAEMON@mx.example.net>", "relay@mx.example.net"
+    ).replace("Undelivered Mail Returned to Sender", "Note")
     assert _verdict(headers, DSN_BODY.format(returned="message/rfc822")).kind == "bounce"
 
 
@@ -135,18 +142,25 @@ def test_x_failed_recipients() -> None:
 
 @pytest.mark.parametrize(
     "sender",
-    ["MAILER-DAEMON@mx.example.net", "postmaster@example.net", "post_master@example.net",
-     '"Mail Delivery Subsystem" <relay@example.net>', '"System" <>'],
+    [
+        "MAILER-DAEMON@mx.example.net",
+        "postmaster@example.net",
+        "post_master@example.net",
+        '"Mail Delivery Subsystem" <relay@example.net>',
+        '"System" <>',
+    ],
 )
 def test_bounce_senders(sender: str) -> None:
     assert _verdict(f"From: {sender}\nTo: support@example.org\nSubject: note").kind == "bounce"
 
 
 def test_prose_bounce_quotes_the_original_message_id() -> None:
-    body = ("Hi. This is the qmail-send program.\nI'm afraid I wasn't able to deliver your "
-            "message to the following addresses.\n\n<gone@example.com>:\n550 5.1.1 user unknown"
-            "\n\n--- Below this line is a copy of the message.\n\nMessage-ID: <ack-7@example.org>"
-            "\nSubject: hi\n")
+    body = (
+        "Hi. This is the qmail-send program.\nI'm afraid I wasn't able to deliver your "
+        "message to the following addresses.\n\n<gone@example.com>:\n550 5.1.1 user unknown"
+        "\n\n--- Below this line is a copy of the message.\n\nMessage-ID: <ack-7@example.org>"
+        "\nSubject: hi\n"
+    )
     verdict = _verdict("From: relay@mx.example.net\nSubject: failure notice", body)
     assert verdict.kind == "bounce"
     assert verdict.original_message_ids == ("ack-7@example.org",)
@@ -160,19 +174,27 @@ def test_empty_return_path_is_a_notification() -> None:
 
 
 def test_a_person_complaining_about_delivery_is_not_a_bounce() -> None:
-    for subject in ("Order not delivered", "Delivery failed again!", "Undelivered parcel",
-                    "Re: Undelivered Mail Returned to Sender"):
+    for subject in (
+        "Order not delivered",
+        "Delivery failed again!",
+        "Undelivered parcel",
+        "Re: Undelivered Mail Returned to Sender",
+    ):
         headers = f"From: Jane <jane@example.com>\nTo: support@example.org\nSubject: {subject}"
         verdict = _verdict(headers, "My parcel was not delivered and nobody called me.")
         assert verdict.kind == "human", subject
 
 
 def test_read_receipt_and_complaint_report() -> None:
-    mdn = ("From: jane@example.com\nSubject: Read: x\nMIME-Version: 1.0\nContent-Type: "
-           "multipart/report; report-type=disposition-notification; boundary=B")
-    body = ("--B\nContent-Type: text/plain\n\nDisplayed.\n--B\nContent-Type: "
-            "message/disposition-notification\n\nDisposition: manual-action/MDN-sent-manually;"
-            " displayed\n--B--\n")
+    mdn = (
+        "From: jane@example.com\nSubject: Read: x\nMIME-Version: 1.0\nContent-Type: "
+        "multipart/report; report-type=disposition-notification; boundary=B"
+    )
+    body = (
+        "--B\nContent-Type: text/plain\n\nDisplayed.\n--B\nContent-Type: "
+        "message/disposition-notification\n\nDisposition: manual-action/MDN-sent-manually;"
+        " displayed\n--B--\n"
+    )
     assert _verdict(mdn, body).kind == "auto_reply"
     arf = mdn.replace("disposition-notification", "feedback-report")
     verdict = _verdict(arf, body.replace("disposition-notification", "feedback-report"))
@@ -182,8 +204,14 @@ def test_read_receipt_and_complaint_report() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["List-Id: Users <users.lists.example.com>", "List-Unsubscribe: <mailto:u@example.com>",
-     "Precedence: bulk", "Precedence: junk", "Precedence: list", "X-Mailman-Version: 2.1"],
+    [
+        "List-Id: Users <users.lists.example.com>",
+        "List-Unsubscribe: <mailto:u@example.com>",
+        "Precedence: bulk",
+        "Precedence: junk",
+        "Precedence: list",
+        "X-Mailman-Version: 2.1",
+    ],
 )
 def test_mailing_lists(header: str) -> None:
     assert _verdict(f"{HUMAN}\n{header}").kind == "mailing_list"
@@ -196,8 +224,14 @@ def test_our_own_google_group_is_not_a_foreign_list() -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["noreply@shop.example", "no-reply@shop.example", "do-not-reply@shop.example",
-     "donotreply@shop.example", "shop-noreply@shop.example", "no_reply+42@shop.example"],
+    [
+        "noreply@shop.example",
+        "no-reply@shop.example",
+        "do-not-reply@shop.example",
+        "donotreply@shop.example",
+        "shop-noreply@shop.example",
+        "no_reply+42@shop.example",
+    ],
 )
 def test_noreply_senders(address: str) -> None:
     verdict = _verdict(f"From: Shop <{address}>\nTo: support@example.org\nSubject: Order")
@@ -216,17 +250,21 @@ def test_no_sender_at_all() -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    ["From: Support <Support@Example.org>\nTo: jane@example.com\nSubject: Re: x",
-     f"{HUMAN}\nReply-To: support@example.org",
-     f"{HUMAN}\nX-Loop: support@example.org"],
+    [
+        "From: Support <Support@Example.org>\nTo: jane@example.com\nSubject: Re: x",
+        f"{HUMAN}\nReply-To: support@example.org",
+        f"{HUMAN}\nX-Loop: support@example.org",
+    ],
 )
 def test_our_own_mail_coming_back(headers: str) -> None:
     assert _verdict(headers).kind == "own"
 
 
 def test_people_named_like_rules_are_still_people() -> None:
-    headers = ("From: Mary Postman <mary.postman@example.com>\nTo: support@example.org\n"
-               "Subject: Reply about my automatic payment")
+    headers = (
+        "From: Mary Postman <mary.postman@example.com>\nTo: support@example.org\n"
+        "Subject: Reply about my automatic payment"
+    )
     assert _verdict(headers).kind == "human"
 
 

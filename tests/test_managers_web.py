@@ -107,7 +107,7 @@ def test_a_formula_in_customer_text_stays_text_in_excel() -> None:
 
     from mailbot.cases.export import case_log_xlsx
 
-    data = case_log_xlsx(iter([["Summary"], ["=HYPERLINK(\"http://x\",\"y\")"]]))
+    data = case_log_xlsx(iter([["Summary"], ['=HYPERLINK("http://x","y")']]))
     sheet = load_workbook(io.BytesIO(data)).active
     cell = sheet["A2"]
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x","y")'

@@ -76,8 +76,15 @@ def _copy_source(target: Path) -> Path:
         ROOT,
         target,
         ignore=shutil.ignore_patterns(
-            ".git", ".venv", "build", "dist", "var", "*.egg-info", "__pycache__",
-            ".*_cache", "test-artifacts",
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "var",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+            "test-artifacts",
         ),
     )
     return target
@@ -87,9 +94,21 @@ def _copy_source(target: Path) -> Path:
 def test_the_wheel_builds_quietly_and_installs_everything_under_mailbot(tmp_path):
     source = _copy_source(tmp_path / "src")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path / "dist"), str(source)],
-        check=False, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     output = build.stdout + build.stderr

@@ -25,8 +25,18 @@ def _mail(headers: str, body: bytes) -> bytes:
 def _assert_sane(msg: ParsedMessage, raw: bytes) -> None:
     """What every sink (database, templates, JSON) relies on."""
     assert msg.content_hash == hashlib.sha256(raw).hexdigest()
-    strings = [msg.subject, msg.text, msg.html, msg.new_text, msg.message_id, *msg.defects,
-               msg.sender.name, msg.sender.addr, *msg.references, *msg.in_reply_to]
+    strings = [
+        msg.subject,
+        msg.text,
+        msg.html,
+        msg.new_text,
+        msg.message_id,
+        *msg.defects,
+        msg.sender.name,
+        msg.sender.addr,
+        *msg.references,
+        *msg.in_reply_to,
+    ]
     strings += [part for header in msg.headers for part in header]
     strings += [a.filename for a in msg.attachments]
     for value in strings:
@@ -87,8 +97,10 @@ def test_utf8_labelled_us_ascii_is_read_as_utf8() -> None:
 
 
 def test_utf8_behind_any_single_byte_label_is_read_as_utf8() -> None:
-    raw = _mail("From: a@example.org\nContent-Type: text/plain; charset=iso-8859-2",
-                "Grüße aus Łódź".encode())
+    raw = _mail(
+        "From: a@example.org\nContent-Type: text/plain; charset=iso-8859-2",
+        "Grüße aus Łódź".encode(),
+    )
     msg = parse_message(raw)
     assert msg.text == "Grüße aus Łódź"
     assert any("UTF-8" in d for d in msg.defects)
@@ -124,8 +136,10 @@ def test_iso_gb2312_alias_is_understood() -> None:
 
 
 def test_euc_jp_labelled_iso_2022_jp_is_rescued() -> None:
-    raw = _mail("From: a@example.org\nContent-Type: text/plain; charset=iso-2022-jp",
-                "配達されていません".encode("euc_jp"))
+    raw = _mail(
+        "From: a@example.org\nContent-Type: text/plain; charset=iso-2022-jp",
+        "配達されていません".encode("euc_jp"),
+    )
     assert parse_message(raw).text == "配達されていません"
 
 
@@ -257,9 +271,13 @@ def test_date_without_zone_is_assumed_utc() -> None:
 
 
 def test_message_ids_without_brackets_and_with_whitespace() -> None:
-    msg = parse_message(_mail(
-        "From: a@example.org\nMessage-ID: abc@example.org\nIn-Reply-To: x@example.org\n"
-        "References: one@example.org two@example.org", b"x"))
+    msg = parse_message(
+        _mail(
+            "From: a@example.org\nMessage-ID: abc@example.org\nIn-Reply-To: x@example.org\n"
+            "References: one@example.org two@example.org",
+            b"x",
+        )
+    )
     assert msg.message_id == "abc@example.org"
     assert msg.in_reply_to == ("x@example.org",)
     assert msg.references == ("one@example.org", "two@example.org")
@@ -278,8 +296,10 @@ def test_rfc2047_subject_forms() -> None:
 
 def test_garbage_addresses_do_not_break_anything() -> None:
     raw = _mail(
-        "From: <<<>>> ;;; \"unterminated\nTo: , , @, user@, @host, ok@Example.org\n"
-        "Reply-To: =?x-unknown?Q?Caf=E9?= <Cafe@Example.org>", b"x")
+        'From: <<<>>> ;;; "unterminated\nTo: , , @, user@, @host, ok@Example.org\n'
+        "Reply-To: =?x-unknown?Q?Caf=E9?= <Cafe@Example.org>",
+        b"x",
+    )
     msg = parse_message(raw)
     assert "ok@example.org" in [a.addr for a in msg.to]
     assert msg.reply_to[0].addr == "cafe@example.org"
@@ -337,21 +357,34 @@ def test_hostile_nesting_is_survived() -> None:
 
 SAMPLES = [
     MIXED,
-    _mail("From: a@example.org\nContent-Type: text/plain; charset=iso-2022-jp",
-          "テスト".encode("iso2022_jp")),
-    _mail("From: MAILER-DAEMON@example.org\nContent-Type: multipart/report; "
-          "report-type=delivery-status; boundary=R",
-          b"--R\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--R\r\nContent-Type: "
-          b"message/delivery-status\r\n\r\nFinal-Recipient: rfc822; x@example.org\r\n"
-          b"Action: failed\r\n--R\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <o@x>\r\n"
-          b"\r\nbody\r\n--R--\r\n"),
+    _mail(
+        "From: a@example.org\nContent-Type: text/plain; charset=iso-2022-jp",
+        "テスト".encode("iso2022_jp"),
+    ),
+    _mail(
+        "From: MAILER-DAEMON@example.org\nContent-Type: multipart/report; "
+        "report-type=delivery-status; boundary=R",
+        b"--R\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--R\r\nContent-Type: "
+        b"message/delivery-status\r\n\r\nFinal-Recipient: rfc822; x@example.org\r\n"
+        b"Action: failed\r\n--R\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <o@x>\r\n"
+        b"\r\nbody\r\n--R--\r\n",
+    ),
 ]
 MIME_FRAGMENTS = [
-    b"Content-Type: multipart/mixed; boundary=x", b"Content-Type: message/rfc822",
-    b"Content-Transfer-Encoding: base64", b"Content-Transfer-Encoding: quoted-printable",
-    b"Content-Type: text/plain; charset=x-unknown", b"Content-Disposition: attachment; "
-    b"filename*=utf-8''%FF%FE", b"--x", b"--x--", b"", b"=?utf-8?B?////?=", b"\xff\xfe\x00",
-    b"Subject: =?iso-2022-jp?B?GyRC?=", b"From: <>", b"Date: 99 Foo 99999 99:99:99 +9999",
+    b"Content-Type: multipart/mixed; boundary=x",
+    b"Content-Type: message/rfc822",
+    b"Content-Transfer-Encoding: base64",
+    b"Content-Transfer-Encoding: quoted-printable",
+    b"Content-Type: text/plain; charset=x-unknown",
+    b"Content-Disposition: attachment; filename*=utf-8''%FF%FE",
+    b"--x",
+    b"--x--",
+    b"",
+    b"=?utf-8?B?////?=",
+    b"\xff\xfe\x00",
+    b"Subject: =?iso-2022-jp?B?GyRC?=",
+    b"From: <>",
+    b"Date: 99 Foo 99999 99:99:99 +9999",
 ]
 
 
@@ -398,8 +431,10 @@ def test_mutated_real_messages_never_raise(raw: bytes) -> None:
 
 def _corpus_files() -> list[Path]:
     return sorted(
-        p for p in CORPORA.rglob("*")
-        if p.is_file() and p.suffix not in (".tsv", ".md")
+        p
+        for p in CORPORA.rglob("*")
+        if p.is_file()
+        and p.suffix not in (".tsv", ".md")
         and not p.name.startswith(("LICENSE", "README", ".git"))
     )
 

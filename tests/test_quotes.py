@@ -17,22 +17,28 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "quote_trimming
 
 
 def test_gmail_top_post() -> None:
-    text = ("The refund still hasn't arrived.\n\n"
-            "On Mon, 3 Jun 2024 at 10:00, Support <support@example.org> wrote:\n"
-            "> We have issued your refund.\n>\n> Kind regards\n")
+    text = (
+        "The refund still hasn't arrived.\n\n"
+        "On Mon, 3 Jun 2024 at 10:00, Support <support@example.org> wrote:\n"
+        "> We have issued your refund.\n>\n> Kind regards\n"
+    )
     assert strip_quotes(text) == "The refund still hasn't arrived."
 
 
 def test_wrapped_reply_header() -> None:
-    text = ("Still waiting.\n\nOn Thu, Jun 20, 2013 at 4:18 PM, Support Team via Helpdesk <\n"
-            "support@example.org> wrote:\n\n> Your case is open.\n")
+    text = (
+        "Still waiting.\n\nOn Thu, Jun 20, 2013 at 4:18 PM, Support Team via Helpdesk <\n"
+        "support@example.org> wrote:\n\n> Your case is open.\n"
+    )
     assert strip_quotes(text) == "Still waiting."
 
 
 def test_outlook_header_block() -> None:
-    text = ("Please call me back.\n\nFrom: Support <support@example.org>\n"
-            "Sent: Monday, June 3, 2024 10:00 AM\nTo: Jane Doe <jane@example.com>\n"
-            "Subject: RE: Case 42\n\nWe tried to reach you.\n")
+    text = (
+        "Please call me back.\n\nFrom: Support <support@example.org>\n"
+        "Sent: Monday, June 3, 2024 10:00 AM\nTo: Jane Doe <jane@example.com>\n"
+        "Subject: RE: Case 42\n\nWe tried to reach you.\n"
+    )
     assert strip_quotes(text) == "Please call me back."
 
 
@@ -78,16 +84,20 @@ def test_bare_signoff_stays() -> None:
 
 
 def test_inline_answers_keep_their_quotes() -> None:
-    text = ("On Dec 15, 2024, at 2:00 PM, Support <s@example.org> wrote:\n"
-            "> Did the engineer come?\n\nNo, nobody came.\n\n> Shall we rebook?\n\nYes.\n")
+    text = (
+        "On Dec 15, 2024, at 2:00 PM, Support <s@example.org> wrote:\n"
+        "> Did the engineer come?\n\nNo, nobody came.\n\n> Shall we rebook?\n\nYes.\n"
+    )
     assert strip_quotes(text) == (
         "> Did the engineer come?\n\nNo, nobody came.\n\n> Shall we rebook?\n\nYes."
     )
 
 
 def test_bottom_post_keeps_the_answer_below_the_history() -> None:
-    text = ("On Mon, 3 Jun 2024 at 10:00, Support <s@example.org> wrote:\n"
-            "> Is it working now?\n\nNo, it is not.\n")
+    text = (
+        "On Mon, 3 Jun 2024 at 10:00, Support <s@example.org> wrote:\n"
+        "> Is it working now?\n\nNo, it is not.\n"
+    )
     assert strip_quotes(text) == "No, it is not."
 
 
@@ -119,14 +129,32 @@ def test_windows_line_endings() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(
-    st.sampled_from([
-        "", "text", "> quoted", ">> deeper", "On Mon, 1 Jan 2024, A <a@b.c> wrote:", "-- ",
-        "From: A <a@b.c>", "Sent: Monday", "To: B", "Subject: x", "Thanks,", "Jane",
-        "Sent from my iPhone", "-----Original Message-----", "```", "____________",
-    ]) | st.text(max_size=30),
-    max_size=40,
-))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "",
+                "text",
+                "> quoted",
+                ">> deeper",
+                "On Mon, 1 Jan 2024, A <a@b.c> wrote:",
+                "-- ",
+                "From: A <a@b.c>",
+                "Sent: Monday",
+                "To: B",
+                "Subject: x",
+                "Thanks,",
+                "Jane",
+                "Sent from my iPhone",
+                "-----Original Message-----",
+                "```",
+                "____________",
+            ]
+        )
+        | st.text(max_size=30),
+        max_size=40,
+    )
+)
 def test_output_is_a_selection_of_input_lines(lines: list[str]) -> None:
     text = "\n".join(lines)
     out = strip_quotes(text)
@@ -152,8 +180,10 @@ def test_long_hostile_input_stays_fast() -> None:
     assert time.perf_counter() - started < 5
 
 
-@pytest.mark.skipif(not (CORPORA / "discourse_email_reply_trimmer").is_dir(),
-                    reason="../shared/corpora is not available")
+@pytest.mark.skipif(
+    not (CORPORA / "discourse_email_reply_trimmer").is_dir(),
+    reason="../shared/corpora is not available",
+)
 def test_discourse_corpus_hit_rate() -> None:
     spec = importlib.util.spec_from_file_location("quote_trimming", BENCHMARK)
     assert spec is not None and spec.loader is not None

@@ -46,9 +46,7 @@ def fingerprint(
     return f"{digest}:{from_addr}:{message_id}"[:1100]
 
 
-def warm(
-    session: Session, keys: Iterable[str], addresses: Iterable[str], since: datetime
-) -> None:
+def warm(session: Session, keys: Iterable[str], addresses: Iterable[str], since: datetime) -> None:
     """Look up a chunk's dedupe keys and recipient addresses at once (see the module doc)."""
     wanted_keys = set(keys)
     wanted = {a.strip().lower() for a in addresses} - {""}
@@ -61,9 +59,7 @@ def warm(
     if wanted:
         bounced = set(
             session.scalars(
-                select(UndeliverableAddress.address).where(
-                    UndeliverableAddress.address.in_(wanted)
-                )
+                select(UndeliverableAddress.address).where(UndeliverableAddress.address.in_(wanted))
             )
         )
         written = set(

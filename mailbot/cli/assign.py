@@ -78,4 +78,3 @@ def workload(app: AppContext) -> None:
     click.echo(f"{'owner':<24} {'open':>6} {'at risk':>8} {'overdue':>8}")
     for name, n, risk, late in lines:
         click.echo(f"{name:<24} {n:>6} {risk:>8} {late:>8}")
-

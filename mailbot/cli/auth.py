@@ -123,4 +123,3 @@ def check(app: AppContext, mailbox: str) -> None:
         f"{mailbox}: logged in to {box.host}:{box.effective_port} as {box.username} with "
         f"{how} and opened {box.folders[0]}: OK"
     )
-

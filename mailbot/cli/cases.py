@@ -202,4 +202,3 @@ def outbox(app: AppContext, state: str | None, limit: int, as_json: bool) -> Non
                 f"{_short(o.to_addr, 30):<30} {_short(o.subject, 50)}"
                 + (f"  [{o.last_error}]" if o.last_error else "")
             )
-

@@ -116,4 +116,3 @@ def retry_command(app: AppContext, item_id: int, actor: str) -> None:
     except SyncError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"sync {item_id} will be sent again at the next worker pass")
-

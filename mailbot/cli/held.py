@@ -95,4 +95,3 @@ def reprocess(app: AppContext, message_id: int) -> None:
     except CaseworkError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"message {message_id} will be processed again at the next worker pass")
-

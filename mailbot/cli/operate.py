@@ -170,4 +170,3 @@ def poll(app: AppContext, once: bool) -> None:
         f"fetched {result.fetched}, processed {result.processed}, "
         f"procedure letters queued {result.queued}, sent {result.sent}"
     )
-

@@ -176,4 +176,3 @@ def hold(app: AppContext, reference: str, reason: str, clear: bool, actor: str) 
     finally:
         db.dispose()
     click.echo(f"{reference}: legal hold {'cleared' if clear else 'set'}")
-

@@ -68,4 +68,3 @@ def status(app: AppContext, as_json: bool) -> None:
         )
     if not report.ok:
         raise SystemExit(1)
-

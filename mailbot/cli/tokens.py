@@ -102,4 +102,3 @@ def _tokens(app: AppContext) -> Iterator[Session]:
         raise click.ClickException(str(exc)) from None
     finally:
         db.dispose()
-
