@@ -299,6 +299,10 @@ def test_a_reply_goes_through_the_outbox_once_per_idempotency_key(env: dict[str,
         text = letters[0].raw.decode(errors="replace")
         assert "Monday" in text and "Chris Crm" in text
     assert _events(db, ref).count(("reply_queued", "api:write")) == 1
+    # The same key with other words: refused, nothing queued.
+    changed = {**body, "body": "We will collect the bin on Tuesday."}
+    clash = client.post(f"{API}/cases/{ref}/replies", json=changed, headers=headers)
+    assert clash.status_code == 409 and "different reply" in clash.json()["error"]["message"]
     # Another key, or another client's same key, is another reply.
     other = {**headers, "Idempotency-Key": "crm-msg-82"}
     assert client.post(f"{API}/cases/{ref}/replies", json=body, headers=other).status_code == 202

@@ -50,6 +50,11 @@ def reply_letter(config: Config, case: Case, body: str, user: User) -> Letter:
     )
 
 
+def reply_key(case: Case, token: str) -> str:
+    """The outbox key of the reply made once per `token` on `case`."""
+    return f"reply:{case.reference}:{token[:64]}"
+
+
 def queue_reply(
     session: Session, config: Config, case: Case, user: User, body: str, token: str, now: datetime
 ) -> Outbox:
@@ -62,7 +67,7 @@ def queue_reply(
         mailbox = config.mailbox(case.mailbox)
     except KeyError:
         raise CaseworkError(f"mailbox {case.mailbox} is no longer configured") from None
-    key = f"reply:{case.reference}:{token[:64]}"
+    key = reply_key(case, token)
     existing = session.scalar(select(Outbox).where(Outbox.idempotency_key == key))
     if existing is not None:
         return existing

@@ -341,7 +341,8 @@ def document(config: Config) -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 200},
                             "description": "Your id for this reply: a retry with the same key "
-                            "answers with the reply already queued, and sends nothing more.",
+                            "answers with the reply already queued, and sends nothing more; the "
+                            "same key with other words is refused (409).",
                         },
                     ],
                     "requestBody": {

@@ -4,6 +4,7 @@ JSON. Routes are under /api/v1 (`routes()`)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from typing import Any, TypeVar
 
@@ -17,13 +18,13 @@ from starlette.routing import Route
 from mailbot.cases import assignment
 from mailbot.cases import casework as cw
 from mailbot.cases.decisions import change_status_and_tell
-from mailbot.db.models import Case, CaseEvent
+from mailbot.db.models import Case, CaseEvent, Outbox
 from mailbot.db.types import utcnow
 from mailbot.web.api import shapes
 from mailbot.web.api.access import ApiError, Client, endpoint
 from mailbot.web.api.openapi import MAX_PAGE, PREFIX, document
 from mailbot.web.context import Web
-from mailbot.web.reply import queue_reply
+from mailbot.web.reply import queue_reply, reply_key
 
 LIST_PARAMS = ("status", "stage", "label", "priority", "assignee", "mailbox", "q", "page", "limit")
 M = TypeVar("M", bound=BaseModel)
@@ -202,11 +203,23 @@ def reply(request: Request, session: Session, client: Client, body: dict[str, An
         raise ApiError(400, "Idempotency-Key: at most 200 characters")
     # The outbox's key is per case and form token; a client's key is made its own (another
     # client's same key is another reply) and of fixed length.
-    token = (
-        f"api{client.token_id}-{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-        if key
-        else secrets.token_urlsafe(16)
-    )
+    # The reply's own digest is part of the token, so the same key sent again with other
+    # words is caught (a client bug that would otherwise be answered "queued" for words
+    # that were never sent).
+    token = secrets.token_urlsafe(16)
+    if key:
+        said = json.dumps([letter.body, letter.signed_by]).encode()
+        mine = f"api{client.token_id}-{hashlib.sha256(key.encode()).hexdigest()[:24]}-"
+        token = mine + hashlib.sha256(said).hexdigest()[:24]
+        earlier = session.scalar(
+            select(Outbox.idempotency_key).where(
+                Outbox.idempotency_key.startswith(reply_key(case, mine), autoescape=True)
+            )
+        )
+        if earlier is not None and earlier != reply_key(case, token):
+            raise ApiError(
+                409, "Idempotency-Key: already used for a different reply; use a new key"
+            )
     item = queue_reply(
         session,
         _web(request).config,
