@@ -117,3 +117,36 @@ def test_an_incident_is_mailed_once_and_its_recovery_once(db):
         assert "since 2026-12-03 09:00 UTC" in mails[0].subject
         incident = session.query(Incident).one()
         assert incident.resolved_at == T0 + timedelta(minutes=40)
+
+
+def test_two_workers_writing_a_first_health_row_at_once_both_succeed(database_url: str) -> None:
+    """The first writer's row is not committed yet when the second asks: the second waits and
+    updates it (PostgreSQL), instead of failing on the primary key and ending its round."""
+    import threading
+
+    from mailbot.db.health_models import MailboxHealth
+
+    database = open_database(web_config(database_url))
+    now = datetime(2026, 12, 3, 10, tzinfo=UTC)
+    errors: list[BaseException] = []
+    try:
+        with database.transaction() as first:
+            record._row(first, OUTBOX).last_error = "first"
+
+            def second() -> None:
+                try:
+                    record.succeeded(database, OUTBOX, now)
+                except BaseException as exc:
+                    errors.append(exc)
+
+            # SQLite allows one writer: the second waits for the whole transaction instead.
+            waiter = threading.Thread(target=second)
+            waiter.start()
+            waiter.join(timeout=1.0)
+        waiter.join(timeout=30)
+        assert errors == []
+        with database.transaction() as s:
+            row = s.get(MailboxHealth, OUTBOX)
+            assert row is not None and row.last_success_at == now and row.last_error == ""
+    finally:
+        database.dispose()

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailbot.db.engine import Database
 from mailbot.db.health_models import MailboxHealth
+from mailbot.db.types import utcnow
 
 
 def _row(session: Session, name: str) -> MailboxHealth:
     row = session.get(MailboxHealth, name)
-    if row is None:
-        row = MailboxHealth(mailbox=name, mode="polling", last_error="")
-        session.add(row)
+    if row is not None:
+        return row
+    # Two workers (or a worker's IDLE thread and its delivery) may write a mailbox's first
+    # health row at once: insert-if-absent, so the second waits for the first and then reads
+    # its row instead of failing on the primary key.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(MailboxHealth)
+        .values(mailbox=name, mode="polling", last_error="", updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["mailbox"])
+    )
+    row = session.get(MailboxHealth, name, populate_existing=True)
+    assert row is not None
     return row
 
 
