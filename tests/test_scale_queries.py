@@ -125,3 +125,15 @@ def test_working_day_lookups_equal_stepping_day_by_day() -> None:
         assert cal.add_working_days(day, n) == step(day, n), (day, n)
         end = day + timedelta(days=rng.randrange(-800, 2000))
         assert cal.working_days_between(day, end) == count(day, end), (day, end)
+
+
+def test_a_nul_in_any_filter_is_dropped_not_sent_to_the_database(db: Database) -> None:
+    # PostgreSQL rejects NUL in text; the case list used to answer 500 to "?q=Bin%00".
+    wanted = seed_case(db, subject="Bin never emptied")
+    seed_case(db, subject="Parking permit")
+    params = {"q": "Bin\x00 never", "status": "open\x00", "mailbox": "\x00"}
+    filters = cw.CaseFilters.from_query(params)
+    assert "\x00" not in "".join(str(v) for v in vars(filters).values())
+    with db.transaction() as session:
+        found = cw.search_cases(session, _user(db, "agent"), filters, NOW)
+        assert [c.reference for c in found.cases] == [wanted]

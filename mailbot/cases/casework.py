@@ -403,7 +403,9 @@ class CaseFilters:
     @classmethod
     def from_query(cls, params: Any) -> CaseFilters:
         def get(name: str) -> str:
-            return str(params.get(name, "")).strip()[:200]
+            # PostgreSQL refuses a NUL in any text ("invalid byte sequence"): a 500 for a
+            # link anyone can craft. No case field holds one, so dropping it changes nothing.
+            return str(params.get(name, "")).replace("\x00", "").strip()[:200]
 
         return cls(
             status=get("status"),
