@@ -20,9 +20,9 @@ from mailbot.app import open_database
 from mailbot.cli import AppContext
 from mailbot.cli.users import users
 from mailbot.db.engine import Database
-from mailbot.db.web_models import AuditEntry, WebSession
+from mailbot.db.web_models import AuditEntry, LoginFailure, WebSession
 from mailbot.web.app import create_app
-from mailbot.web.ratelimit import RateLimiter
+from mailbot.web.lockout import LoginLock
 
 KEY = "sessions-test-key-" + "x" * 32
 COOKIE = "mailbot_session"
@@ -202,7 +202,7 @@ class Clock:
 
 def _locked_app(db: Database, clock: Clock, **web: Any) -> Any:
     app = _app(db, login_attempts=3, lockout_minutes=10, **web)
-    app.state.web.limiter = RateLimiter(3, 600, clock=clock)
+    app.state.web.limiter = LoginLock(3, 600, clock=clock)
     return app
 
 
@@ -246,6 +246,28 @@ def test_the_lock_slides_and_the_address_is_locked_too(db: Database) -> None:
     assert login(attacker, "admin").status_code == 429  # one second to go
     clock.now += 2
     assert login(attacker, "admin").status_code == 303
+
+
+def test_every_web_process_shares_the_count_and_a_restart_keeps_it(db: Database) -> None:
+    # Two processes behind one proxy: the failures counted by one lock the other, and a
+    # third started later (a restart) still refuses until the window has passed.
+    clock = Clock()
+    first, second = TestClient(_locked_app(db, clock)), TestClient(_locked_app(db, clock))
+    assert login(first, "agent", "wrong password!").status_code == 401
+    assert login(second, "agent", "wrong password!").status_code == 401
+    assert login(first, "agent", "wrong password!").status_code == 401
+    assert login(second, "agent").status_code == 429
+    restarted = TestClient(_locked_app(db, clock))
+    assert login(restarted, "agent").status_code == 429
+    elsewhere = TestClient(restarted.app, client=("192.0.2.7", 1))
+    assert login(elsewhere, "sam", "guess guess guess").status_code == 401
+    clock.now += 601
+    assert login(restarted, "agent").status_code == 303
+    # Failures older than the window are deleted by the next failure, not kept for ever:
+    # only the new one's two keys (address, name) are left.
+    assert login(first, "nobody", "guess guess guess").status_code == 401
+    with db.transaction() as session:
+        assert sorted(session.scalars(select(LoginFailure.key))) == ["ip:testclient", "user:nobody"]
 
 
 def test_a_good_log_in_clears_the_count(db: Database) -> None:

@@ -98,3 +98,17 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     address: Mapped[str] = mapped_column(String(100), default="")
+
+
+class LoginFailure(Base):
+    """One failed log-in of a key ("ip:ADDRESS" or "user:NAME"), kept for the lock-out window.
+
+    In the database rather than in a process's memory so every web process behind the proxy
+    counts the same failures and a restart does not wipe a lock (mailbot.web.lockout)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(index=True)

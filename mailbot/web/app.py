@@ -28,6 +28,7 @@ from mailbot.web import auth, health, managers, privacy, users, views
 from mailbot.web.api import views as api
 from mailbot.web.api.access import error_response
 from mailbot.web.context import TEMPLATES, Web, render
+from mailbot.web.lockout import LoginLock
 from mailbot.web.ratelimit import RateLimiter
 from mailbot.web.security import SecurityHeaders
 from mailbot.web.settings import secret_key, secure_cookies
@@ -148,7 +149,7 @@ def create_app(
         db=db,
         settings=settings,
         templates=_templates(config),
-        limiter=RateLimiter(settings.login_attempts, settings.lockout_minutes * 60),
+        limiter=LoginLock(settings.login_attempts, settings.lockout_minutes * 60),
         letters=Renderer(config.templates.directory or None),
     )
     # The REST API's requests per token and minute (mailbot.web.api.access).

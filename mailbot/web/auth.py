@@ -149,7 +149,12 @@ async def login(request: Request) -> Response:
     address = client_address(request)
     keys = (f"ip:{address}", f"user:{username}")
     next_url = _safe_next(form.get("next"))
-    wait = web.limiter.retry_after(*keys)
+
+    def lock_wait() -> float:
+        with web.db.transaction() as session:
+            return web.limiter.retry_after(session, *keys)
+
+    wait = await run_in_threadpool(lock_wait)
     if wait > 0:
         return await run_in_threadpool(_locked_out, request, username, address, next_url, wait)
 
@@ -157,7 +162,7 @@ async def login(request: Request) -> Response:
         with web.db.transaction() as session:
             user = authenticate(session, username, password)
             if user is None:
-                if web.limiter.failed(*keys):
+                if web.limiter.failed(session, *keys):
                     audit(session, username or "-", "login_locked", address)
                     log.warning("log-ins locked for %s, %s: too many failures", username, address)
                 audit(session, username or "-", "login_failed", address)
@@ -171,7 +176,7 @@ async def login(request: Request) -> Response:
                     username=username,
                     error="That user name and password do not match an active account.",
                 )
-            web.limiter.clear(*keys)
+            web.limiter.clear(session, *keys)
             audit(session, user.username, "login", address)
             begin_session(request, session, user)
             log.info("%s logged in", user.username)

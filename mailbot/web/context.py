@@ -16,7 +16,7 @@ from mailbot.config import Web as WebSection
 from mailbot.db.engine import Database
 from mailbot.render import Renderer
 from mailbot.web import csrf
-from mailbot.web.ratelimit import RateLimiter
+from mailbot.web.lockout import LoginLock
 
 if TYPE_CHECKING:
     from mailbot.db.web_models import User
@@ -30,7 +30,7 @@ class Web:
     db: Database
     settings: WebSection
     templates: Jinja2Templates
-    limiter: RateLimiter
+    limiter: LoginLock  # failed log-ins, shared by every web process
     letters: Renderer  # the letters sent to customers (mailbot.templates), not web pages
 
 

@@ -1,9 +1,10 @@
-"""Refusing log-ins after too many failures: a sliding window per address and user name.
+"""A sliding window of events per key, in this process's memory: the REST API's requests per
+token and minute.
 
-`limit` failures of one key (the client address, or the user name tried) within `window`
-seconds lock that key until the oldest of them is `window` old. While locked, even the right
-password is refused, so guessing cannot continue. The counts live in this process's memory: a
-restart forgets them, and several web processes each count on their own.
+The counts live in this process's memory: a restart forgets them, and several web processes
+each count on their own, which is acceptable for smoothing load from a token holder we trust.
+Failed log-ins, which an attacker controls, are counted in the database instead
+(mailbot.web.lockout).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    """At most `limit` failed log-ins per key (address, user name) in a sliding window."""
+    """At most `limit` events per key in a sliding window of `window` seconds."""
 
     def __init__(
         self, limit: int, window: float = 900.0, clock: Callable[[], float] = time.monotonic
@@ -45,18 +46,8 @@ class RateLimiter:
             ]
             return max([0.0, *waits])
 
-    def failed(self, *keys: str) -> bool:
-        """Count a failure; True when it locks one of `keys` (the moment to audit)."""
+    def hit(self, key: str) -> None:
+        """Count one event of `key` in its window."""
         with self._lock:
-            locked = False
-            for key in keys:
-                self._recent(key)
-                stamps = self._failures[key]
-                stamps.append(self.clock())
-                locked = locked or len(stamps) == self.limit
-            return locked
-
-    def clear(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
+            self._recent(key)
+            self._failures[key].append(self.clock())

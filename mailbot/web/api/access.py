@@ -128,7 +128,7 @@ def _client(web: Web, request: Request, scope: str) -> Client:
         raise ApiError(
             429, f"more than {rate.limit} requests a minute; slow down", **{"Retry-After": "60"}
         )
-    rate.failed(key)  # counts this request in the token's window
+    rate.hit(key)  # counts this request in the token's window
     if scope not in client.scopes:
         raise ApiError(403, f"this needs a token with the {scope} scope")
     return client
