@@ -246,7 +246,8 @@ def test_header_injection_cannot_add_headers_to_our_mail(env: FakeEnv) -> None:
     with worker.db.transaction() as session:
         case = session.scalars(select(Case)).one()
         ref = case.reference
-        assert "\n" in case.subject  # the decoded subject really carries a line break
+        # The decoded subject carried line breaks; it is stored as one line.
+        assert case.subject == "Missed bin Bcc: evil2@attacker.example fake body"
         message = session.scalars(select(Message)).one()
         assert message.state == MessageState.PROCESSED  # answered, not held
     client = TestClient(create_app(env.config(), worker.db, key=KEY))

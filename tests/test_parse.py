@@ -470,3 +470,18 @@ def test_mail_parsers_own_complaints_stay_out_of_the_log_and_hold_no_customer_te
     assert noisy, "mail-parser said nothing: the test no longer exercises the filter"
     assert all(r.levelno == logging.DEBUG for r in noisy)
     assert not any("Secret Name" in r.getMessage() for r in noisy)
+
+
+def test_encoded_line_breaks_in_the_subject_and_name_are_stored_as_one_line() -> None:
+    # The case log, the web UI and every reply read these fields: a name or subject that
+    # decodes to several lines (often a header-injection attempt) is kept as one.
+    raw = (
+        b"From: =?utf-8?q?Pat=0D=0ABcc=3A_evil=40attacker=2Eexample?= <pat@example.net>\r\n"
+        b"To: customerservices@example.org\r\n"
+        b"Subject: =?utf-8?q?Missed_bin=0D=0A=09again?=\r\n"
+        b"Message-ID: <one-line@example.net>\r\n\r\nStill not collected.\r\n"
+    )
+    parsed = parse_message(raw)
+    assert parsed.subject == "Missed bin again"
+    assert parsed.sender.name == "Pat Bcc: evil@attacker.example"
+    assert parsed.sender.addr == "pat@example.net"

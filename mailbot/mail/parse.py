@@ -31,6 +31,7 @@ from email.policy import compat32
 import mailparser
 
 from mailbot.errors import MailbotError
+from mailbot.mail.compose import one_line
 from mailbot.mail.html import html_to_text
 from mailbot.mail.message import Address, Attachment, ParsedMessage
 from mailbot.mail.parser_logs import quiet_mail_parser
@@ -286,7 +287,8 @@ def _addresses(pairs: Iterable[tuple[str, str]]) -> tuple[Address, ...]:
     found = []
     for name, addr in pairs:
         clean_addr = "".join(_clean_raw_header(addr).split()).strip("<>").lower()
-        clean_name = decode_header_value(name).strip().strip('"').strip()
+        # One line: an encoded line break (=?utf-8?q?Pat=0D=0A...?=) is no part of a name.
+        clean_name = one_line(decode_header_value(name)).strip('"').strip()
         if clean_addr or clean_name:
             found.append(Address(name=clean_name, addr=clean_addr))
     return tuple(found)
@@ -606,7 +608,7 @@ def _parse_tree(
         message_id=_message_id(first.get("message-id", "")),
         in_reply_to=_message_ids(first.get("in-reply-to", "")),
         references=_message_ids(" ".join(v for n, v in headers if n.lower() == "references")),
-        subject=first.get("subject", ""),
+        subject=one_line(first.get("subject", "")),  # a subject is one line, whatever it encodes
         sender=senders[0] if senders else Address(name="", addr=""),
         to=_address_field(parser, "to", "To", message),
         cc=_address_field(parser, "cc", "Cc", message),
