@@ -229,8 +229,15 @@ def list_cases(
 
 
 def case_mailboxes(conn: ReadConnection) -> set[str]:
-    """Every mailbox some case came from (one may since have left the config)."""
-    return {row["mailbox"] for row in conn.rows("SELECT DISTINCT mailbox FROM cases")}
+    """Every mailbox some case came from (one may since have left the config), read by
+    skipping through its index as `mailbot.cases.queries.distinct_values` does: one probe per
+    mailbox, where SELECT DISTINCT reads every case."""
+    found = conn.rows(
+        "WITH RECURSIVE v(x) AS (SELECT min(mailbox) FROM cases UNION ALL "
+        "SELECT (SELECT min(mailbox) FROM cases WHERE mailbox > v.x) FROM v "
+        "WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS NOT NULL"
+    )
+    return {row["x"] for row in found}
 
 
 def case_timeline(conn: ReadConnection, reference: str) -> TimelineView | None:
