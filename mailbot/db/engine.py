@@ -53,8 +53,9 @@ class Database:
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
-        """The session factory. Made (and the ORM imported) on first use: the command line's
-        read-only commands query with SQLAlchemy Core on `engine` and never need it."""
+        """The session factory. Made (and the ORM imported) on first use: code that needs only
+        the engine (mailbot.db.readonly when it falls back to SQLAlchemy, migrations) does
+        without the ORM's import."""
         from sqlalchemy.orm import sessionmaker
 
         return sessionmaker(self.engine, expire_on_commit=False)
