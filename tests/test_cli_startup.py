@@ -26,6 +26,17 @@ print(json.dumps(sorted(m for m in sys.modules if m in watched or m.split(".")[0
 """
 
 HEAVY = ["spacy", "torch", "starlette", "matplotlib", "uvicorn", "sentence_transformers"]
+# What printing the case log does without (mailbot.cases.caselog reads on a DB-API connection):
+# templates, SQLAlchemy with its ORM and the mapped models, and the procedure's deadline code.
+NOT_FOR_READING = [
+    "jinja2",
+    "sqlalchemy",
+    "mailbot.db.models",
+    "mailbot.db.engine",
+    "mailbot.app",
+    "mailbot.cases.casefile",
+    "mailbot.procedure.sla",
+]
 
 
 def imported(watched: list[str], *args: str, env: dict[str, str] | None = None) -> list[str]:
@@ -56,9 +67,16 @@ def test_cases_and_case_import_neither_the_worker_nor_web_nor_alembic(tmp_path: 
     db = Database(f"sqlite:///{tmp_path / 'm.db'}")
     reference = seed_case(db)
     db.dispose()
-    watched = [*HEAVY, "alembic", "mailbot.worker", "mailbot.pipeline"]
+    watched = [*HEAVY, "alembic", "mailbot.worker", "mailbot.pipeline", *NOT_FOR_READING]
     assert imported(watched, "cases", env=env) == []
     assert imported(watched, "case", reference, env=env) == []
+    assert imported(watched, "cases", "--mailbox", "customerservices", "--json", env=env) == []
+    assert imported(watched, "case", reference, "--json", env=env) == []
+    # The configured country's public holidays only (the default, GB), not all 250.
+    countries = imported(["holidays"], "case", reference, env=env)
+    assert [m for m in countries if m.startswith("holidays.countries")] == [
+        "holidays.countries.united_kingdom"
+    ]
 
 
 def test_the_command_line_names_the_config_variable_the_loader_reads() -> None:

@@ -14,21 +14,17 @@ from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
+from mailbot.cases.caselog import category_of
 from mailbot.cases.store import record_event
 from mailbot.db.models import Case as CaseRow
 from mailbot.procedure import lifecycle, sla
 from mailbot.procedure.lifecycle import TransitionError
-from mailbot.procedure.policy import Categories, Policy, StageName
+from mailbot.procedure.policy import Policy, StageName
 from mailbot.procedure.sla import Hold
 
 __all__ = ["category_of", "procedure_case", "store", "transition"]
 
 Step = Callable[[lifecycle.Case], lifecycle.Case]
-
-
-def category_of(row: CaseRow) -> str:
-    """The policy category of a case: its label (complaint, compliment, enquiry, concern)."""
-    return row.label if row.label in Categories.model_fields else "complaint"
 
 
 def _holds(row: CaseRow) -> tuple[Hold, ...]:

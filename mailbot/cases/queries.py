@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from mailbot.cases.caselog import CASE_FIELDS
+from mailbot.cases.caselog import plain as _plain
 from mailbot.db.models import Case, CaseEvent, Message, Outbox
 
 
@@ -65,33 +67,6 @@ def case_timeline(session: Session, reference: str) -> Timeline | None:
     return Timeline(case, events, messages)
 
 
-CASE_FIELDS = (
-    "reference",
-    "mailbox",
-    "customer_name",
-    "customer_address",
-    "subject",
-    "summary",
-    "category",
-    "label",
-    "score",
-    "reasons",
-    "flags",
-    "classifier",
-    "priority",
-    "stage",
-    "status",
-    "confidential",
-    "department",
-    "referral_manager",
-    "received_at",
-    "acknowledged_at",
-    "due_at",
-    "closed_at",
-    "outcome",
-)
-
-
 def case_dict(case: Case) -> dict[str, Any]:
     data = {name: _plain(getattr(case, name)) for name in CASE_FIELDS}
     data["parent"] = case.parent.reference if case.parent else None
@@ -125,7 +100,3 @@ def outbox_dict(item: Outbox) -> dict[str, Any]:
             "sent_at",
         )
     }
-
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if hasattr(value, "isoformat") else value

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import click
-from sqlalchemy import select
 
-from mailbot.app import open_database
-from mailbot.cases.casefile import category_of
-from mailbot.cases.queries import (
-    case_dict,
+from mailbot.cases.caselog import (
+    CaseView,
+    EventView,
+    MessageView,
+    case_mailboxes,
     case_timeline,
-    event_dict,
+    category_of,
     list_cases,
-    list_outbox,
-    outbox_dict,
 )
 from mailbot.cases.wording import STATUSES, describe_event, mailbox_address, status_word
 from mailbot.cli import AppContext
-from mailbot.db.models import Case, CaseEvent, Message, MessageState
-from mailbot.procedure.policy import Policy
+from mailbot.db.readonly import read_connection
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from mailbot.procedure.policy import Policy
+
+# `mailbot cases` and `mailbot case REF` read the log on a plain DB-API connection
+# (mailbot.cases.caselog): SQLAlchemy, the ORM and the models would double their start-up.
+# tests/test_cli_startup.py checks what they import.
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document on stdout, for scripts."
@@ -36,7 +42,26 @@ def _short(value: str, width: int) -> str:
     return value if len(value) <= width else value[: width - 1] + "…"
 
 
-def format_case_line(c: Case) -> str:
+class CaseLine(Protocol):
+    """What one line of the case log shows: a `CaseView` or a `mailbot.db.models.Case`."""
+
+    @property
+    def reference(self) -> str: ...
+    @property
+    def received_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def customer_address(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+
+
+def format_case_line(c: CaseLine) -> str:
     """One case on one line, as `mailbot cases` (and the demo's case log) print it."""
     label = f"{c.label} {c.score:.2f}"
     return (
@@ -45,7 +70,7 @@ def format_case_line(c: Case) -> str:
     )
 
 
-def status_line(policy: Policy, c: Case) -> str:
+def status_line(policy: Policy, c: CaseView) -> str:
     """Status, and the stage and priority where the policy runs its procedure for the case's
     category (a compliment or an enquiry has neither by default)."""
     if not policy.category(category_of(c)).procedure:
@@ -89,18 +114,15 @@ def cases(
       mailbot cases --mailbox info --json | jq '.[].reference'
     """
     status = _status_option(status)
-    db = open_database(app.config)
-    with db.transaction() as session:
+    with read_connection(app.config.database.url) as conn:
         if mailbox is not None:
             known = [m.name for m in app.config.mailboxes]
             # Cases from a mailbox since removed from the config can still be listed.
-            known += sorted(
-                {m for m in session.scalars(select(Case.mailbox).distinct())} - set(known)
-            )
+            known += sorted(case_mailboxes(conn) - set(known))
             choose("--mailbox", mailbox, known, "mailbox")
-        rows = list_cases(session, status, mailbox, limit)
+        rows = list_cases(conn, status, mailbox, limit)
         if as_json:
-            _echo_json([case_dict(c) for c in rows])
+            _echo_json([c.as_dict() for c in rows])
             return
         if not rows:
             click.echo("no cases")
@@ -110,11 +132,11 @@ def cases(
 
 
 def timeline_lines(
-    events: list[CaseEvent], messages: list[Message], mailboxes: dict[str, str]
-) -> list[tuple[CaseEvent, str]]:
+    events: list[EventView], messages: list[MessageView], mailboxes: dict[str, str]
+) -> list[tuple[EventView, str]]:
     """Each event with its sentence; a copy of an email received in a second mailbox is
     folded into the line of the email it copies ("also received at info@example.org")."""
-    duplicates = {m.id: m.duplicate_of_id for m in messages if m.state == MessageState.DUPLICATE}
+    duplicates = {m.id: m.duplicate_of_id for m in messages if m.state == "duplicate"}
     also: dict[int, list[str]] = {}
     for e in events:
         original = duplicates.get(e.message_id or 0)
@@ -138,10 +160,9 @@ def timeline_lines(
 @click.pass_obj
 def case(app: AppContext, reference: str, as_json: bool) -> None:
     """Show one case and its timeline, e.g. `mailbot case CS-2026-00042`."""
-    db = open_database(app.config)
     mailboxes = {m.name: m.address for m in app.config.mailboxes}
-    with db.transaction() as session:
-        timeline = case_timeline(session, reference.strip().upper())
+    with read_connection(app.config.database.url) as conn:
+        timeline = case_timeline(conn, reference.strip().upper())
         if timeline is None:
             raise click.BadParameter(
                 f"no case {reference}; list them with `mailbot cases`", param_hint="REFERENCE"
@@ -149,8 +170,8 @@ def case(app: AppContext, reference: str, as_json: bool) -> None:
         c = timeline.case
         lines = timeline_lines(timeline.events, timeline.messages, mailboxes)
         if as_json:
-            events = [{**event_dict(e), "text": text} for e, text in lines]
-            _echo_json({**case_dict(c), "events": events})
+            events = [{**e.as_dict(), "text": text} for e, text in lines]
+            _echo_json({**c.as_dict(), "events": events})
             return
         click.echo(f"{c.reference}  {c.subject}")
         for name, value in (
@@ -186,6 +207,9 @@ def case(app: AppContext, reference: str, as_json: bool) -> None:
 @click.pass_obj
 def outbox(app: AppContext, state: str | None, limit: int, as_json: bool) -> None:
     """List outgoing mail: what was sent, what is waiting, what failed and why."""
+    from mailbot.app import open_database
+    from mailbot.cases.queries import list_outbox, outbox_dict
+
     db = open_database(app.config)
     with db.transaction() as session:
         rows = list_outbox(session, state, limit)

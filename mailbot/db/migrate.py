@@ -12,12 +12,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, exc, text
-
 from mailbot.errors import MailbotError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
+    from sqlalchemy import Engine
+
+# SQLAlchemy is imported by the functions that use it: `newest_revision_in_files` serves the
+# command line's lean read path too (mailbot.db.readonly), which does without it.
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK = 7_356_001  # advisory lock id: two workers starting together migrate one at a time
@@ -52,6 +54,8 @@ def newest_revision_in_files() -> str | None:
 
 def _stored_revisions(engine: Engine) -> list[str] | None:
     """The rows of `alembic_version`, or None when there is no such table yet."""
+    from sqlalchemy import exc, text
+
     try:
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
@@ -94,6 +98,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         head = newest_revision_in_files()
         return head, head
     from alembic import command
+    from sqlalchemy import text
 
     before = current_revision(engine)
     with engine.connect() as conn:

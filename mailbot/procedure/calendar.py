@@ -25,17 +25,29 @@ Definitions (the rest of `mailbot.procedure` builds on these):
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import holidays
+from holidays import HolidayBase
+from holidays.registry import COUNTRIES, IMPORT_LOCK, EntityLoader
 
-__all__ = ["WorkingCalendar", "public_holidays"]
+__all__ = [
+    "WorkingCalendar",
+    "country_codes",
+    "holiday_class",
+    "public_holidays",
+    "subdivisions_of",
+]
 
 _ONE_DAY = timedelta(days=1)
 # A calendar with no working day at all would loop for ever; no real week has a gap this long.
@@ -49,8 +61,66 @@ def public_holidays(country: str, subdivision: str | None, year: int) -> Mapping
     Building a `holidays` calendar costs about a millisecond and deadlines ask for the same
     few years over and over, so each (country, subdivision, year) is computed once.
     """
-    table = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    entity = holiday_class(country)
+    if entity is None:
+        raise ValueError(f"no public holidays known for country {country!r}")
+    table = entity(subdiv=subdivision, years=year)  # as holidays.country_holidays() builds it
     return MappingProxyType({day: name for day, name in table.items() if day.year == year})
+
+
+def country_codes() -> list[str]:
+    """Every country code the `holidays` package knows (aliases such as UK and GBR too), read
+    from its registry without importing any country's module."""
+    return list(EntityLoader.get_country_codes())
+
+
+def subdivisions_of(country: str) -> list[str] | None:
+    """The subdivision codes of `country`, or None when `holidays` does not know it."""
+    entity = holiday_class(country)
+    return None if entity is None else list(entity.subdivisions)
+
+
+def holiday_class(country: str) -> type[HolidayBase] | None:
+    """The `holidays` class of `country` (a code or alias), importing that country only.
+
+    `holidays.country_holidays("GB")` and `holidays.list_supported_countries()` go through the
+    package `holidays.countries`, whose `__init__` imports all 250 countries (about a sixth of
+    a second, paid by every command that loads the config). The registry names each country's
+    own module, which is loaded here by itself; the class is the one `country_holidays` uses.
+    """
+    if country not in country_codes():
+        return None
+    for module, (_class_name, *codes) in COUNTRIES.items():
+        if country in codes:
+            return _country_class(module, country)
+    return None  # pragma: no cover - the registry lists every code it yields
+
+
+@lru_cache(maxsize=16)
+def _country_class(module: str, code: str) -> type[HolidayBase]:
+    name = f"holidays.countries.{module}"
+    package = "holidays.countries"
+    with IMPORT_LOCK:  # the lock `holidays` itself takes around its lazy imports
+        if name not in sys.modules and package not in sys.modules:
+            # The package stands in sys.modules unexecuted while its one module (and any
+            # country that module builds on, e.g. American Samoa on the United States) loads,
+            # then leaves: a later `import holidays.countries` runs its __init__ as usual and
+            # finds these modules already loaded.
+            init = Path(holidays.__file__).with_name("countries") / "__init__.py"
+            spec = importlib.util.spec_from_file_location(
+                package, init, submodule_search_locations=[str(init.parent)]
+            )
+            assert spec is not None
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            try:
+                loaded = importlib.import_module(name)
+            finally:
+                del sys.modules[package]
+        else:
+            loaded = importlib.import_module(name)
+    entity = getattr(loaded, code)  # the class named by the code, as holidays.GB is
+    assert isinstance(entity, type) and issubclass(entity, HolidayBase), name
+    return entity
 
 
 def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:

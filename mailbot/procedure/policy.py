@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import holidays
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -45,7 +44,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailbot.procedure.calendar import WorkingCalendar
+from mailbot.procedure.calendar import WorkingCalendar, country_codes, subdivisions_of
 from mailbot.procedure.retention import RetentionPeriod
 from mailbot.settings_errors import SettingsError, problem_lines, rule, show_value
 
@@ -549,14 +548,13 @@ class CalendarSettings(_Model):
                 f'must be after opens ({self.opens:%H:%M}), got "{self.closes:%H:%M}"', "closes"
             )
         if self.country:
-            supported = holidays.list_supported_countries()
-            if self.country not in supported:
-                close = difflib.get_close_matches(self.country.upper(), supported, n=1)
+            subdivisions = subdivisions_of(self.country)
+            if subdivisions is None:
+                close = difflib.get_close_matches(self.country.upper(), country_codes(), n=1)
                 hint = f'did you mean "{close[0]}"?' if close else "use an ISO code such as GB"
                 raise rule(
                     f"no public holidays known for {show_value(self.country)}; {hint}", "country"
                 )
-            subdivisions = supported[self.country]
             if self.subdivision and self.subdivision not in subdivisions:
                 choices = ", ".join(subdivisions) or "none: leave it empty"
                 raise rule(
