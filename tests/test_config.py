@@ -287,3 +287,24 @@ def test_a_classifier_that_cannot_load_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("Error: [classifier]: cannot load the spaCy classifier")
     assert result.output.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite:////no/such/directory/mailbot.db", "unable to open database file"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/mailbot", "Connection refused"),
+    ],
+)
+@pytest.mark.parametrize("command", [["cases"], ["outbox"]])
+def test_a_database_that_cannot_be_reached_is_one_line_naming_the_key(
+    tmp_path: Path, url: str, says: str, command: list[str]
+) -> None:
+    # `cases` reads on the driver's own connection, `outbox` through SQLAlchemy: both fail
+    # the same way, with the key to fix rather than a driver's traceback.
+    path = tmp_path / "mailbot.toml"
+    path.write_text(f'[database]\nurl = "{url}"\n')
+    result = CliRunner().invoke(main, ["--config", str(path), *command])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: [database] url: cannot use the database (") and says in line

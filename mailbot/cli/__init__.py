@@ -95,6 +95,22 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return front + rest
 
 
+def database_problem(exc: BaseException) -> str | None:
+    """The first line of a driver's "cannot reach / open the database" error, else None.
+
+    Looked up in sys.modules, not imported: a driver that is not loaded raised nothing."""
+    kinds = tuple(
+        getattr(sys.modules[module], "OperationalError")
+        for module in ("sqlalchemy.exc", "psycopg", "sqlite3")
+        if module in sys.modules
+    )
+    if not kinds or not isinstance(exc, kinds):
+        return None
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
+
+
 class MailbotGroup(click.Group):
     """Turns a bad config into one line per mistake however deep it is found, and any other
     `MailbotError` into its one line: never a traceback for a failure Mailbot expects."""
@@ -117,6 +133,14 @@ class MailbotGroup(click.Group):
                     f"[classifier]: {exc} (check kind and model_path in the config)"
                 ) from None
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            problem = database_problem(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(
+                f"[database] url: cannot use the database ({problem}); check the url and "
+                "that the server is running"
+            ) from None
 
     # Commands named in COMMANDS are imported on first use; the list on `mailbot --help`
     # shows their summaries from COMMANDS without importing them.
