@@ -100,7 +100,7 @@ def database_problem(exc: BaseException) -> str | None:
 
     Looked up in sys.modules, not imported: a driver that is not loaded raised nothing."""
     kinds = tuple(
-        getattr(sys.modules[module], "OperationalError")
+        sys.modules[module].OperationalError
         for module in ("sqlalchemy.exc", "psycopg", "sqlite3")
         if module in sys.modules
     )
