@@ -57,7 +57,7 @@ def _acknowledge(session: Session, ctx: PipelineContext, case: Case, item: Item)
         template=template,
         to=case.customer_address,
         now=ctx.now(),
-        orm=True,
+        orm=case.id is None,  # not flushed yet; flushed: resumed after a second pass
         thread=(item.parsed.message_id, tuple(item.parsed.references)),
         respond_by=case.due_at.astimezone(tz) if case.due_at else None,
         **extra,
