@@ -23,7 +23,7 @@ def upgrade() -> None:
         "messages",
         sa.Column("resume_step", sa.String(length=40), nullable=False, server_default=""),
     )
-    op.add_column("cases", sa.Column("complaint_probability", sa.Float(), nullable=True))
+    op.add_column("cases", sa.Column("complaint_probability", sa.Double(), nullable=True))
 
 
 def downgrade() -> None:
