@@ -309,3 +309,22 @@ def test_triage_ranks_by_the_probability_of_a_complaint(database_url: str) -> No
         assert order == [urgent, legacy, doubtful, likely, unlikely]
     finally:
         db.dispose()
+
+
+def test_a_label_staff_gave_while_the_case_waited_stands(fake_env: FakeEnv) -> None:
+    worker = fake_env.worker(_config(fake_env))
+    fake_env.send(make_email(subject="Library", body=THANKS_BUT_A_QUESTION))
+    _first_pass(worker)  # rules: compliment; spaCy would say enquiry
+    with worker.db.transaction() as s:
+        case = s.scalars(select(Case)).one()
+        cw.triage(s, case, User(username="sam", role="agent"), "complaint")  # by URL or API
+
+    worker.run_once()
+
+    case = _case(worker)
+    assert case.label == "complaint"  # staff's, not the second classifier's
+    [event] = [e for e in events(worker, case.reference) if e.kind == "reclassified"]
+    assert event.detail["label"] == "enquiry" and event.detail["kept"] == "triaged by sam"
+    assert "triaged by sam" in cw.wording.describe_event(event.kind, event.detail, event.actor)
+    [ack] = sent_to(fake_env, "customer@example.org")
+    assert "kind words" not in ack.message()["Subject"]  # a complaint's acknowledgement

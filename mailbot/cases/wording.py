@@ -117,6 +117,8 @@ def _reclassified(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     by = d.get("classifier") or "the second classifier"
     label, was = _words(d.get("label", "?")), _words(d.get("was", "?"))
     score, was_score = d.get("score", "?"), d.get("was_score", "?")
+    if d.get("kept"):
+        return f"Re-checked by {by}: {label} ({score}); {was} stands, {d['kept']}"
     if label == was:
         return f"Re-checked by {by}: {label} confirmed ({score}; first pass {was_score})"
     return f"Re-checked by {by}: {label} ({score}), not {was} ({was_score}) as the first pass said"

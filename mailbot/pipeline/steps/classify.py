@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.cases.store import record_event
 from mailbot.classifiers.base import Classification, Evidence
-from mailbot.db.models import Case, MessageState
+from mailbot.db.models import Case, CaseEvent, MessageState
 from mailbot.pipeline.context import Item, PipelineContext
 from mailbot.pipeline.outcome import NEXT, Outcome, Pause
 
@@ -57,9 +58,16 @@ def complaint_probability(c: Classification) -> float | None:
 
 def record_second_verdict(session: Session, case: Case, c: Classification) -> None:
     """The second pass's verdict replaces the first on the case; the audit trail keeps both
-    (the first in `case_opened`, both in this event)."""
+    (the first in `case_opened`, both in this event). A label staff gave in the meantime
+    (triage by URL or API while the case waited) stands: people overrule classifiers."""
     was, was_score, was_classifier = case.label, round(case.score, 3), case.classifier
-    set_verdict(case, c)
+    staff = session.scalar(
+        select(CaseEvent.actor)
+        .where(CaseEvent.case_id == case.id, CaseEvent.kind == "triaged")
+        .limit(1)
+    )
+    if staff is None:
+        set_verdict(case, c)
     record_event(
         session,
         case,
@@ -72,6 +80,7 @@ def record_second_verdict(session: Session, case: Case, c: Classification) -> No
         was=was,
         was_score=was_score,
         was_classifier=was_classifier,
+        kept=f"triaged by {staff}" if staff is not None else "",  # the label that stands
     )
 
 
