@@ -169,4 +169,5 @@ def poll(app: AppContext, once: bool) -> None:
     click.echo(
         f"fetched {result.fetched}, processed {result.processed}, "
         f"procedure letters queued {result.queued}, sent {result.sent}"
+        + (f", re-checked by the second classifier {result.rechecked}" if result.rechecked else "")
     )
