@@ -142,7 +142,7 @@ class ClassifierSettings(BaseModel):
         "case (the audit trail keeps both) and only then are the priority set, the "
         "acknowledgement or thank-you queued and the connectors told; triage shows the case "
         "once it is re-checked. Typically 'accurate' (~1.2 GB per worker process; a few "
-        "seconds per batch of mail). \"\": off, the first verdict is final. If it cannot be "
+        'seconds per batch of mail). "": off, the first verdict is final. If it cannot be '
         "loaded, the worker logs it once and keeps the first verdict (mail is never stuck).",
         examples=["accurate"],
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,9 @@ from mailbot.classifiers import ClassifierSettings
 from mailbot.classifiers.base import Classifier
 from procedure_support import config_with_contacts, events, outbox_keys, sent_to
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 from support import make_email
-from web_support import add_users, seed_case, web_config
+from web_support import add_users, login, seed_case, web_config
 
 from mailbot.app import open_database
 from mailbot.cases import casework as cw
@@ -30,6 +32,7 @@ from mailbot.db.sync_models import SyncItem
 from mailbot.db.web_models import User
 from mailbot.pipeline import second_pass
 from mailbot.pipeline.second_pass import SecondPass
+from mailbot.web.app import create_app
 from mailbot.worker import Worker
 
 # Rules: a compliment ("thank you"); spaCy: an enquiry. Thanked and copied to the service
@@ -328,3 +331,31 @@ def test_a_label_staff_gave_while_the_case_waited_stands(fake_env: FakeEnv) -> N
     assert "triaged by sam" in cw.wording.describe_event(event.kind, event.detail, event.actor)
     [ack] = sent_to(fake_env, "customer@example.org")
     assert "kind words" not in ack.message()["Subject"]  # a complaint's acknowledgement
+
+
+def test_the_triage_page_shows_probabilities_and_what_is_being_re_checked(
+    tmp_path: Path,
+) -> None:
+    db = open_database(web_config(f"sqlite:///{tmp_path / 'web.db'}"))
+    try:
+        add_users(db)
+        shown = seed_case(db, label="enquiry", score=0.6, subject="Opening hours")
+        waiting = seed_case(db, label="compliment", score=0.7, subject="Lovely staff")
+        with db.transaction() as s:
+            s.execute(
+                update(Case).where(Case.reference == shown).values(complaint_probability=0.37)
+            )
+            case = s.scalars(select(Case).where(Case.reference == waiting)).one()
+            s.execute(
+                update(Message)
+                .where(Message.case_id == case.id)
+                .values(state=MessageState.SECOND_PASS, resume_step="policy")
+            )
+        app = create_app(web_config(db.url), db, key="test-key-" + "x" * 32)
+        with TestClient(app) as client:
+            login(client, "agent")
+            page = client.get("/triage").text
+        assert f'id="t-{shown}"' in page and "complaint 37%" in page
+        assert f'id="t-{waiting}"' not in page and "1 more being re-checked" in page
+    finally:
+        db.dispose()

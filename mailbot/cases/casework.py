@@ -166,6 +166,18 @@ def triage_queue(session: Session, user: User, limit: int = 100) -> list[TriageI
     ]
 
 
+def rechecking_count(session: Session) -> int:
+    """New messages waiting for the second classifier pass: in triage within seconds."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.state == MessageState.SECOND_PASS)
+        )
+        or 0
+    )
+
+
 def first_messages(session: Session, case_ids: list[int]) -> dict[int, Message]:
     """Each case's first message (`first_message` for many cases in one query)."""
     if not case_ids:
