@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -95,6 +96,8 @@ def main() -> int:
     print(f"two passes, first pass:     {first:6.2f} s  (x{first / one_pass:.2f} one pass)")
     print(f"  ingest to first {args.batch:3d} verdicts: {first_batch:6.2f} s")
     print(f"  ingest to all {n} verdicts:  {everything:6.2f} s  ({n / everything:5.1f} emails/s)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"peak RSS of this process (both workers): {peak:.2f} GB")
     one.close()
     two.close()
     return 0

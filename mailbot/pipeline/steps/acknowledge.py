@@ -63,7 +63,9 @@ def _acknowledge(session: Session, ctx: PipelineContext, case: Case, item: Item)
         **extra,
     )
     if queued is None:
-        log.info("acknowledgement for %s suppressed by the loop guard", case.reference)
+        # Resumed after a second pass: the key may be taken already (the SLA job acknowledged
+        # a case whose second pass failed and was retried).
+        log.info("acknowledgement for %s suppressed or queued already", case.reference)
 
 
 def unanswerable(address: str) -> str:
