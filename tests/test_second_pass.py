@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fakes import FakeEnv
 from mailbot.classifiers import ClassifierSettings
 from mailbot.classifiers.base import Classifier
@@ -26,6 +27,7 @@ from web_support import add_users, login, seed_case, web_config
 
 from mailbot.app import open_database
 from mailbot.cases import casework as cw
+from mailbot.cli import main
 from mailbot.config import Config, parse_config
 from mailbot.db.models import Case, Message, MessageState
 from mailbot.db.sync_models import SyncItem
@@ -359,3 +361,17 @@ def test_the_triage_page_shows_probabilities_and_what_is_being_re_checked(
         assert f'id="t-{waiting}"' not in page and "1 more being re-checked" in page
     finally:
         db.dispose()
+
+
+def test_config_check_says_when_the_second_pass_cannot_load(tmp_path: Path) -> None:
+    path = tmp_path / "mailbot.toml"
+    path.write_text(
+        '[[mailbox]]\nname="cs"\naddress="cs@example.org"\nhost="h"\nusername="u"\n'
+        'password="p"\n[classifier]\nkind="rules"\nsecond_pass="accurate"\n'
+        f'accurate_model_path="{tmp_path / "missing.npz"}"\n'
+    )
+    result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
+    assert result.exit_code == 1
+    [line] = [x for x in result.output.splitlines() if x.startswith("Error:")]
+    assert line.startswith("Error: config: classifier.second_pass: ")
+    assert line.endswith('install it, or set second_pass = ""')
