@@ -264,13 +264,15 @@ class Worker:
                     done += self.process_pending(only=(name,))
         return done + self.process_pending(exclude=names)
 
-    def recheck(self) -> int:
-        """The second classifier pass over what waits for it, then the steps that depend on
-        the label (see mailbot.pipeline.second_pass); before delivery, so what is sent
-        carries the second verdict. Does nothing quickly when nothing waits."""
+    def recheck(self, batches: int = 0) -> int:
+        """The second classifier pass over what waits for it (at most `batches` batches when
+        given), then the steps that depend on the label (see mailbot.pipeline.second_pass);
+        before delivery, so what is sent carries the second verdict. Does nothing quickly
+        when nothing waits."""
         try:
-            with self._db_lock:
-                return self.second_pass.run(self.db, self.context, self.now)
+            return self.second_pass.run(
+                self.db, self.context, self.now, limit=batches, lock=self._db_lock
+            )
         except OperationalError as exc:  # database away: the next round catches up
             log.error("second pass: %s; will retry", _one_line(exc))
             return 0
@@ -444,7 +446,7 @@ class Worker:
 
     def _deliver_job(self) -> None:
         self.process_leftovers()  # what a crash or `mailbot reprocess` left
-        self.recheck()
+        self._recheck_and_deliver()
         self.deliver_outbox()
         self.sync_connectors()
 
@@ -463,10 +465,16 @@ class Worker:
             news.clear()
             try:
                 if self.poll_mailbox(box):
-                    self.recheck()
+                    self._recheck_and_deliver()
                     self.deliver_outbox()
             except Exception:  # never let the reaction thread die; polling goes on anyway
                 log.exception("reacting to new mail in %s failed", box.name)
+
+    def _recheck_and_deliver(self) -> None:
+        """The second pass a batch at a time, delivering after each: after a burst, the
+        first acknowledgements leave without waiting for the last verdicts."""
+        while self.recheck(batches=1):
+            self.deliver_outbox()
 
     def _idling(self, name: str) -> Callable[[bool], None]:
         def idling(active: bool) -> None:

@@ -375,3 +375,23 @@ def test_config_check_says_when_the_second_pass_cannot_load(tmp_path: Path) -> N
     [line] = [x for x in result.output.splitlines() if x.startswith("Error:")]
     assert line.startswith("Error: config: classifier.second_pass: ")
     assert line.endswith('install it, or set second_pass = ""')
+
+
+def test_after_a_burst_each_batch_is_delivered_before_the_next_is_classified(
+    fake_env: FakeEnv,
+) -> None:
+    worker = fake_env.worker(_config(fake_env, second_pass_batch=1))
+    for i in range(3):
+        sender = f"Customer {i} <c{i}@example.net>"
+        fake_env.send(make_email(subject=f"Bins {i}", body=SARCASM, sender=sender))
+    _first_pass(worker)
+    sent: list[int] = []
+    deliver = worker.deliver_outbox
+
+    def delivering() -> int:
+        sent.append(deliver())
+        return sent[-1]
+
+    worker.deliver_outbox = delivering  # type: ignore[method-assign]
+    worker._recheck_and_deliver()  # what `mailbot run` does after an IDLE wake-up
+    assert sent == [1, 1, 1]  # one acknowledgement out per verdict, not all at the end

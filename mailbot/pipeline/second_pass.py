@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from functools import partial
 
@@ -88,14 +89,20 @@ class SecondPass:
         return self._classifier
 
     def run(
-        self, db: Database, ctx: PipelineContext, now: Callable[[], datetime], limit: int = 0
+        self,
+        db: Database,
+        ctx: PipelineContext,
+        now: Callable[[], datetime],
+        limit: int = 0,
+        lock: AbstractContextManager[object] | None = None,
     ) -> int:
         """Re-check every waiting message (at most `limit` batches when given); returns how
-        many went on. A batch per transaction."""
+        many went on. A batch per transaction, each inside `lock` when given (the worker's
+        database lock: its other threads get their turn between batches)."""
         done = batches = 0
         with self._lock:
             while True:
-                with db.transaction() as session:
+                with lock or nullcontext(), db.transaction() as session:
                     rows = waiting_messages(session, self.settings.second_pass_batch)
                     if rows:
                         self._batch(session, ctx, rows, now)
