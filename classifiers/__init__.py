@@ -134,6 +134,25 @@ class ClassifierSettings(BaseModel):
         "PyTorch's default, all cores). One per worker process keeps processes from "
         "fighting over cores.",
     )
+    second_pass: ClassifierKind | Literal[""] = Field(
+        default="",
+        description="A second, slower and more accurate kind that re-classifies every message "
+        "that opens a case, in the background, before anything depends on the label: 'kind' "
+        "classifies at ingest (fast), then this kind's verdict and evidence replace it on the "
+        "case (the audit trail keeps both) and only then are the priority set, the "
+        "acknowledgement or thank-you queued and the connectors told; triage shows the case "
+        "once it is re-checked. Typically 'accurate' (~1.2 GB per worker process; a few "
+        'seconds per batch of mail). "": off, the first verdict is final. If it cannot be '
+        "loaded, the worker logs it once and keeps the first verdict (mail is never stuck).",
+        examples=["accurate"],
+    )
+    second_pass_batch: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Second pass: messages re-classified at once (one model call, one "
+        "transaction). Smaller: the first acknowledgements leave sooner after a burst.",
+    )
     feedback_path: Path | None = Field(
         default=None,
         description="JSONL of staff triage decisions ({'text', 'label', 'source': 'triage'}) "

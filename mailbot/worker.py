@@ -1,7 +1,8 @@
 """The worker: poll mailboxes, process what was stored, run the procedure's jobs, deliver.
 
 One round is, in order: `poll_mailbox` for every mailbox (fetch, process, mark on the
-server), `process_pending` (what a crash or `mailbot reprocess` left), `sla_tick` (reminders,
+server), `process_pending` (what a crash or `mailbot reprocess` left), `recheck` (the second
+classifier pass, when configured), `sla_tick` (reminders,
 escalations, holding letters, digest), `deliver_outbox`. `run_once` (for `mailbot poll
 --once`, cron and tests) runs rounds until nothing is left; `run_forever` (`mailbot run`)
 runs the same jobs on their own intervals, adding IMAP IDLE listeners and signal handling.
@@ -46,6 +47,7 @@ from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.outgoing.transport import OpenTransport, TemporaryFailure
 from mailbot.pipeline import PipelineContext, process_pending
 from mailbot.pipeline.prepare import Preparer
+from mailbot.pipeline.second_pass import SecondPass
 from mailbot.reports.mailing import mail_monthly_report
 from mailbot.sync.pull import pull_changes
 from mailbot.sync.push import OpenConnector, deliver_sync
@@ -89,10 +91,12 @@ class RoundResult:
     sent: int = 0
     synced: int = 0  # rows delivered to connectors, and changes brought back from them
     errors: list[str] = field(default_factory=list)
+    rechecked: int = 0  # messages the second classifier pass re-classified and took on
 
     @property
     def busy(self) -> bool:
-        return bool(self.fetched or self.processed or self.queued or self.sent or self.synced)
+        work = (self.fetched, self.processed, self.queued, self.sent, self.synced, self.rechecked)
+        return any(work)
 
     def add(self, other: RoundResult) -> None:
         self.fetched += other.fetched
@@ -101,6 +105,7 @@ class RoundResult:
         self.sent += other.sent
         self.synced += other.synced
         self.errors += other.errors
+        self.rechecked += other.rechecked
 
 
 class Worker:
@@ -153,6 +158,8 @@ class Worker:
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
         self.preparer = Preparer(context.classifier, config.classifier, config.worker.processes)
+        # `[classifier] second_pass`: loaded on first use, once per process.
+        self.second_pass = SecondPass(config.classifier)
 
     @property
     def classifier(self) -> Classifier:
@@ -257,6 +264,19 @@ class Worker:
                     done += self.process_pending(only=(name,))
         return done + self.process_pending(exclude=names)
 
+    def recheck(self, batches: int = 0) -> int:
+        """The second classifier pass over what waits for it (at most `batches` batches when
+        given), then the steps that depend on the label (see mailbot.pipeline.second_pass);
+        before delivery, so what is sent carries the second verdict. Does nothing quickly
+        when nothing waits."""
+        try:
+            return self.second_pass.run(
+                self.db, self.context, self.now, limit=batches, lock=self._db_lock
+            )
+        except OperationalError as exc:  # database away: the next round catches up
+            log.error("second pass: %s; will retry", _one_line(exc))
+            return 0
+
     def deliver_outbox(self) -> int:
         backoff = self._backoff["smtp"]
         if not backoff.ready(self.now()):
@@ -301,6 +321,7 @@ class Worker:
         except OperationalError as exc:  # database unreachable: the next round retries
             log.error("processing: %s; will retry", _one_line(exc))
             result.errors.append(_one_line(exc))
+        result.rechecked = self.recheck()
         report = self.sla_tick()
         if report is not None:
             result.queued = len(report.queued)
@@ -354,6 +375,8 @@ class Worker:
                 self.retention_job, "interval", id="retention", hours=1, next_run_time=_now_local()
             )
         self._scheduler = scheduler
+        if self.config.classifier.second_pass:  # load it now, not when the first mail waits
+            self.second_pass.classifier()
         listeners: list[threading.Thread] = []
         for box in self.config.mailboxes:
             if not box.idle:
@@ -423,6 +446,7 @@ class Worker:
 
     def _deliver_job(self) -> None:
         self.process_leftovers()  # what a crash or `mailbot reprocess` left
+        self._recheck_and_deliver()
         self.deliver_outbox()
         self.sync_connectors()
 
@@ -441,9 +465,16 @@ class Worker:
             news.clear()
             try:
                 if self.poll_mailbox(box):
+                    self._recheck_and_deliver()
                     self.deliver_outbox()
             except Exception:  # never let the reaction thread die; polling goes on anyway
                 log.exception("reacting to new mail in %s failed", box.name)
+
+    def _recheck_and_deliver(self) -> None:
+        """The second pass a batch at a time, delivering after each: after a burst, the
+        first acknowledgements leave without waiting for the last verdicts."""
+        while self.recheck(batches=1):
+            self.deliver_outbox()
 
     def _idling(self, name: str) -> Callable[[bool], None]:
         def idling(active: bool) -> None:

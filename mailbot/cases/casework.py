@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, undefer
 from mailbot.cases import deadlines, wording
 from mailbot.cases.casefile import category_of, procedure_case, store, transition
 from mailbot.cases.feedback import record_feedback
+from mailbot.cases.queries import rechecking
 from mailbot.cases.store import allocate_reference, record_event
 from mailbot.cases.sync import queue_change, reroute
 from mailbot.connectors.settings import ConnectorSettings
@@ -114,14 +115,26 @@ class TriageItem:
     suggested: Case | None  # an open case of the same customer: "attach to" candidate
 
 
-def _urgency(case: Case) -> tuple[int, int, float, float]:
+def complaint_probability(case: Case) -> float:
+    """P(complaint) as the classifier said; for cases from before it was stored (migration
+    0013), a complaint's label probability and 0 for the others."""
+    if case.complaint_probability is not None:
+        return case.complaint_probability
+    return case.score if case.label == "complaint" else 0.0
+
+
+def _urgency(case: Case) -> tuple[int, float, float]:
     urgent = 0 if case.flags.get("urgent") else 1
-    complaint = 0 if case.label == "complaint" else 1
-    return (urgent, complaint, -case.score, -case.received_at.timestamp())
+    return (urgent, -complaint_probability(case), -case.received_at.timestamp())
 
 
 def triage_queue(session: Session, user: User, limit: int = 100) -> list[TriageItem]:
-    """Open cases nobody has reviewed yet: urgent first, then complaints, surest first.
+    """Open cases nobody has reviewed yet: urgent first, then the likeliest complaints
+    (by P(complaint), so a complaint the classifier doubts still comes before an enquiry it
+    is sure of), newest first among equals.
+
+    A case whose message still waits for the second classifier pass is not shown: its
+    verdict may change within seconds, and staff confirming the first one would race it.
 
     Three queries for the whole page (not two per case): the cases, their first messages
     and the open cases of the same customers; each an index lookup on a big log."""
@@ -133,7 +146,7 @@ def triage_queue(session: Session, user: User, limit: int = 100) -> list[TriageI
     cases = list(
         session.scalars(
             visible_cases(user)
-            .where(Case.status != "closed", ~triaged)
+            .where(Case.status != "closed", ~triaged, ~rechecking())
             .order_by(Case.received_at.desc())
             .limit(500)
         )
@@ -151,6 +164,18 @@ def triage_queue(session: Session, user: User, limit: int = 100) -> list[TriageI
         )
         for case in cases
     ]
+
+
+def rechecking_count(session: Session) -> int:
+    """New messages waiting for the second classifier pass: in triage within seconds."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.state == MessageState.SECOND_PASS)
+        )
+        or 0
+    )
 
 
 def first_messages(session: Session, case_ids: list[int]) -> dict[int, Message]:
@@ -231,7 +256,10 @@ def retry_held(session: Session, message_id: int) -> Message:
         raise CaseworkError(
             f"message {message_id} is {message.state}, not held; only held messages are retried"
         )
-    message.state, message.attempts, message.error = MessageState.RECEIVED, 0, ""
+    # Held while going on after the second classifier pass: it goes on from there again
+    # (its case exists; starting over would open another).
+    again = MessageState.SECOND_PASS if message.resume_step else MessageState.RECEIVED
+    message.state, message.attempts, message.error = again, 0, ""
     return message
 
 

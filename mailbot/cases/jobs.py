@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from mailbot.cases.assignment import referral_contact
 from mailbot.cases.casefile import category_of, procedure_case
 from mailbot.cases.letters import acknowledgement_letter, queue_letter
+from mailbot.cases.queries import rechecking
 from mailbot.cases.sla_events import deadline_event, due_kind
 from mailbot.cases.store import record_event
 from mailbot.config import Config
@@ -124,7 +125,8 @@ class _Tick:
     # ---- the cases ----------------------------------------------------------------------
 
     def cases(self, session: Session) -> None:
-        query = select(Case).where(Case.status.in_(ACTIVE)).order_by(Case.id)
+        # A case still waiting for its second classifier verdict is left to the next tick.
+        query = select(Case).where(Case.status.in_(ACTIVE), ~rechecking()).order_by(Case.id)
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)  # two ticks split the cases
         rows = list(session.scalars(query))

@@ -5,12 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Exists, select, text
 from sqlalchemy.orm import Session
 
 from mailbot.cases.caselog import CASE_FIELDS
 from mailbot.cases.caselog import plain as _plain
-from mailbot.db.models import Case, CaseEvent, Message, Outbox
+from mailbot.db.models import Case, CaseEvent, Message, MessageState, Outbox
+
+
+def rechecking() -> Exists:
+    """A `Case` condition: its message waits for the second classifier pass
+    (mailbot.pipeline.second_pass). Such a case's label may change within seconds: triage
+    does not show it and the SLA jobs leave it alone (they would acknowledge it on the first
+    verdict) until the second verdict is in."""
+    return (
+        select(Message.id)
+        .where(Message.case_id == Case.id, Message.state == MessageState.SECOND_PASS)
+        .exists()
+    )
 
 
 def list_cases(

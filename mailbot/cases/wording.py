@@ -112,6 +112,18 @@ def _opened(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     return f"Case opened as {_words(label)}" if label else "Case opened"
 
 
+def _reclassified(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
+    """The second classifier pass: its verdict and the first one, both on the trail."""
+    by = d.get("classifier") or "the second classifier"
+    label, was = _words(d.get("label", "?")), _words(d.get("was", "?"))
+    score, was_score = d.get("score", "?"), d.get("was_score", "?")
+    if d.get("kept"):
+        return f"Re-checked by {by}: {label} ({score}); {was} stands, {d['kept']}"
+    if label == was:
+        return f"Re-checked by {by}: {label} confirmed ({score}; first pass {was_score})"
+    return f"Re-checked by {by}: {label} ({score}), not {was} ({was_score}) as the first pass said"
+
+
 def _triaged(d: Detail, actor: str, boxes: Mapping[str, str]) -> str:
     if d.get("attached_to"):
         return f"Triaged: a follow-up of {d['attached_to']}"
@@ -186,6 +198,8 @@ EVENTS: dict[str, Sentence] = {
     ),
     # opening
     "case_opened": _opened,
+    "reclassified": _reclassified,
+    "second_pass_skipped": lambda d, a, b: f"Not re-checked, the first verdict stands{_why(d)}",
     "child_of": lambda d, a, b: f"Opened as a new matter about {d.get('parent', '?')}{_why(d)}",
     "child_case_opened": lambda d, a, b: (
         f"New matter about this case opened as {d.get('child', '?')}{_why(d)}"

@@ -66,6 +66,13 @@ def config_check(app: AppContext) -> None:
         load_classifier(config.classifier)
     except ClassifierLoadError as exc:
         problems.append(f"classifier: {exc}")
+    second = config.classifier.second_pass
+    if second:  # the worker would run on the first verdicts alone (mailbot.pipeline.second_pass)
+        settings = config.classifier.model_copy(update={"kind": second, "fallback_to_rules": False})
+        try:
+            load_classifier(settings)
+        except (ClassifierLoadError, ImportError) as exc:
+            problems.append(f'classifier.second_pass: {exc}; install it, or set second_pass = ""')
     if problems:
         raise Mistakes(f"config: {line}" for line in problems)
     source = config.source or "built-in defaults"
@@ -169,4 +176,5 @@ def poll(app: AppContext, once: bool) -> None:
     click.echo(
         f"fetched {result.fetched}, processed {result.processed}, "
         f"procedure letters queued {result.queued}, sent {result.sent}"
+        + (f", re-checked by the second classifier {result.rechecked}" if result.rechecked else "")
     )

@@ -51,6 +51,10 @@ class MessageState:
     # Quotes a case, but from a stranger or with signals that disagree: staff decide
     # (see mailbot.cases.threading); `Message.possible_case_id` names the candidate.
     POSSIBLE_MATCH = "possible_match"
+    # Opened a case on the fast classifier's verdict; nothing that depends on the label has
+    # happened yet: the second pass (mailbot.pipeline.second_pass) re-classifies it and goes
+    # on from `Message.resume_step`.
+    SECOND_PASS = "second_pass"
 
     DONE = (PROCESSED, DUPLICATE, AUTOMATIC, POSSIBLE_MATCH)
 
@@ -125,6 +129,8 @@ class Message(Base):
     possible_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # Staff decided a possible match is a new matter: the pipeline then opens a case for it.
     open_new_case: Mapped[bool] = mapped_column(Boolean, default=False)
+    # State "second_pass": the step the pipeline goes on from after the second verdict.
+    resume_step: Mapped[str] = mapped_column(String(40), default="")
 
     case: Mapped[Case | None] = relationship(back_populates="messages", foreign_keys=[case_id])
     attachments: Mapped[list[Attachment]] = relationship(
@@ -188,6 +194,8 @@ class Case(Base):
     category: Mapped[str] = mapped_column(String(200))
     label: Mapped[str] = mapped_column(String(20), default="enquiry")
     score: Mapped[float] = mapped_column(default=0.0)
+    # P(complaint), whatever the label: what triage ranks by (None: cases from before 0013).
+    complaint_probability: Mapped[float | None]
     reasons: Mapped[list[Any]] = mapped_column(default=list)
     flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     classifier: Mapped[str] = mapped_column(String(100), default="")

@@ -2,8 +2,9 @@
 
 Each name is a module in `mailbot.pipeline.steps` with `run(session, ctx, item) -> Outcome`.
 A step returns NEXT to go on, `Finish` when the message needs nothing more (a duplicate, a
-bounce, robots' mail), or `Hold` when a person must decide (a possible match). Adding a step
-is adding a module and a line here.
+bounce, robots' mail), `Hold` when a person must decide (a possible match), or `Pause` to go
+on later from the next step (`classify` with a second classifier pass configured: see
+mailbot.pipeline.second_pass). Adding a step is adding a module and a line here.
 """
 
 from __future__ import annotations

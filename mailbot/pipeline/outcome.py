@@ -1,4 +1,5 @@
-"""What a step tells the runner: go on, the message is finished, or a person must decide.
+"""What a step tells the runner: go on, the message is finished, a person must decide, or
+wait for something that comes later (a second opinion).
 
 Flow decisions are values, not exceptions and not bare returns, so the runner is the only
 place that sets a message's final state, and a test can assert what a step decided.
@@ -34,4 +35,14 @@ class Hold:
     why: str
 
 
-Outcome = Next | Finish | Hold
+@dataclass(frozen=True)
+class Pause:
+    """Stop here for now and go on later: the message ends this run in `state` and the
+    runner records the next step on it (`Message.resume_step`); `runner.resume_message`
+    takes it on from there (the second classifier pass)."""
+
+    state: str
+    why: str
+
+
+Outcome = Next | Finish | Hold | Pause

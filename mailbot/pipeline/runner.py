@@ -17,11 +17,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, undefer
 
 from mailbot.cases import hints
+from mailbot.classifiers.base import Classification
 from mailbot.db.engine import Database
 from mailbot.db.models import Message, MessageState
+from mailbot.errors import MailbotError
+from mailbot.mail import loopguard
+from mailbot.mail.message import ParsedMessage
 from mailbot.pipeline.context import Item, PipelineContext
-from mailbot.pipeline.flow import STEPS
-from mailbot.pipeline.outcome import NEXT, Finish, Hold, Outcome
+from mailbot.pipeline.flow import STEPS, step_name
+from mailbot.pipeline.outcome import NEXT, Finish, Hold, Outcome, Pause
 from mailbot.pipeline.prepare import Prepared, Preparer, prepare
 from mailbot.pipeline.steps.case import customer_of
 
@@ -29,15 +33,59 @@ log = logging.getLogger(__name__)
 
 HINT_CHUNK = 50  # messages whose look-ups are asked at once (mailbot.cases.hints)
 RETRIES_BEFORE_HOLD = 3  # a message racing another worker this often is held for a human
+END = "(end)"  # the resume step of a message paused by the last step: nothing left to run
 
 
-def run_steps(session: Session, ctx: PipelineContext, item: Item) -> Outcome:
-    """Every step in order until one finishes or holds the message."""
-    for step in STEPS:
-        outcome = step.run(session, ctx, item)
+class ResumeError(MailbotError, RuntimeError):
+    """A paused message names a step the flow no longer has, or has lost its case."""
+
+
+def run_steps(session: Session, ctx: PipelineContext, item: Item, start: int = 0) -> Outcome:
+    """Every step in order (from `STEPS[start]`) until one finishes, holds or pauses the
+    message; a pause records on the message the step to go on from."""
+    for index in range(start, len(STEPS)):
+        outcome = STEPS[index].run(session, ctx, item)
+        if isinstance(outcome, Pause):
+            following = STEPS[index + 1 :]
+            item.row.resume_step = step_name(following[0]) if following else END
         if outcome is not NEXT:
             return outcome
     return Finish(MessageState.PROCESSED, "opened a case" if item.opened else "added to a case")
+
+
+def resume_message(
+    session: Session,
+    ctx: PipelineContext,
+    row: Message,
+    parsed: ParsedMessage,
+    classification: Classification,
+) -> Outcome:
+    """Take a paused message on from its `resume_step`, with `classification` as the verdict
+    (the second pass's). Only a message that opened its case pauses (the `classify` step), so
+    it goes on as its case's opener; the loop guard's verdict is pure and is taken again."""
+    names = [step_name(step) for step in STEPS]
+    if row.resume_step != END and row.resume_step not in names:
+        raise ResumeError(
+            f"message {row.id} waits to resume at step {row.resume_step!r}, "
+            f"which the flow no longer has ({', '.join(names)})"
+        )
+    if row.case is None:
+        raise ResumeError(f"message {row.id} waits to resume but has no case any more")
+    start = len(STEPS) if row.resume_step == END else names.index(row.resume_step)
+    item = Item(
+        row,
+        parsed,
+        classification,
+        verdict=loopguard.assess(parsed, ctx.config.own_addresses),
+        case=row.case,
+        opened=True,
+    )
+    with session.no_autoflush:
+        outcome = run_steps(session, ctx, item, start)
+    _settle(row, outcome)
+    if not isinstance(outcome, Pause):
+        row.resume_step = ""
+    return outcome
 
 
 def process_message(
@@ -56,14 +104,21 @@ def process_message(
     else:
         with session.no_autoflush:
             outcome = run_steps(session, ctx, Item(row, prepared.parsed, prepared.classification))
-    if isinstance(outcome, Finish | Hold):
+    _settle(row, outcome)
+    return outcome
+
+
+def _settle(row: Message, outcome: Outcome) -> None:
+    """The message's state after a run of steps: the one place that sets it."""
+    if isinstance(outcome, Finish | Hold | Pause):
         row.state = outcome.state
+    if isinstance(outcome, Pause):
+        log.info("message %s in %s waits: %s", row.id, row.mailbox, outcome.why)
     if isinstance(outcome, Hold):
         row.error = outcome.why[:4000]
         if outcome.state == MessageState.HELD:
             row.attempts += 1
             log.error("message %s in %s held for review: %s", row.id, row.mailbox, row.error)
-    return outcome
 
 
 def process_one(
@@ -74,9 +129,17 @@ def process_one(
     now: Callable[[], datetime],
 ) -> None:
     """`process_message` inside its own savepoint: a failure spoils only this message."""
+    guarded(session, row, now, lambda: process_message(session, ctx, row, prepared))
+
+
+def guarded(
+    session: Session, row: Message, now: Callable[[], datetime], work: Callable[[], Outcome]
+) -> None:
+    """`work` on `row` inside its own savepoint: a failure spoils only this message (rolled
+    back, held for a human with the error; a race with another worker is retried)."""
     savepoint = session.begin_nested()
     try:
-        if not isinstance(process_message(session, ctx, row, prepared), Hold):
+        if not isinstance(work(), Hold | Pause):
             row.processed_at = now()
         session.flush()
         savepoint.commit()

@@ -76,6 +76,7 @@ def triage_page(request: Request, session: Session, user: User) -> Response:
         labels=cw.label_names(_web(request).config.policy),
         highlight=highlight,
         staff=assignment.staff(session),
+        rechecking=cw.rechecking_count(session),
     )
 
 

@@ -57,13 +57,15 @@ def _acknowledge(session: Session, ctx: PipelineContext, case: Case, item: Item)
         template=template,
         to=case.customer_address,
         now=ctx.now(),
-        orm=True,
+        orm=case.id is None,  # not flushed yet; flushed: resumed after a second pass
         thread=(item.parsed.message_id, tuple(item.parsed.references)),
         respond_by=case.due_at.astimezone(tz) if case.due_at else None,
         **extra,
     )
     if queued is None:
-        log.info("acknowledgement for %s suppressed by the loop guard", case.reference)
+        # Resumed after a second pass: the key may be taken already (the SLA job acknowledged
+        # a case whose second pass failed and was retried).
+        log.info("acknowledgement for %s suppressed or queued already", case.reference)
 
 
 def unanswerable(address: str) -> str:

@@ -109,6 +109,6 @@ def forward_compliment(session: Session, ctx: PipelineContext, case: Case) -> No
         template="compliment_forward",
         to=to,
         now=ctx.now(),
-        orm=True,
+        orm=case.id is None,  # an existing key (resumed after a second pass) is kept
         customer_text=text or case.summary,
     )

@@ -1,7 +1,7 @@
 """Failed log-ins in the database: every web process shares one lock-out count
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import mailbot.db.types
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
