@@ -272,10 +272,12 @@ def test_the_guard_refuses_a_head_taught_the_opposite_and_keeps_the_old_one(
 
 
 @needs_encoder
-def test_the_worker_re_adapts_after_enough_new_triage_decisions(adapt_dir: Path) -> None:
+def test_the_worker_re_adapts_after_enough_new_triage_decisions(
+    adapt_dir: Path, tmp_path: Path
+) -> None:
     from fakes import FakeEnv
 
-    env = FakeEnv("sqlite://")
+    env = FakeEnv(f"sqlite:///{tmp_path / 'mailbot.db'}")
     try:
         classifier = {
             "kind": "accurate",
@@ -303,6 +305,20 @@ def test_the_worker_re_adapts_after_enough_new_triage_decisions(adapt_dir: Path)
         settings = worker.config.classifier
         assert last_seen(settings) == 24
         assert worker.learning_job(check_limit=40) is None  # nothing new since
+        # `classify adapt --from-database` reads the same decisions.
+        (adapt_dir / ADAPTED_FILE).unlink()
+        res = CliRunner().invoke(
+            classify,
+            ["adapt", "--from-database", "--check-limit", "40", "--json"],
+            obj=SimpleNamespace(config=worker.config),
+        )
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["counts"] == {
+            "complaint": 12,
+            "compliment": 0,
+            "enquiry": 12,
+        }
+        assert (adapt_dir / ADAPTED_FILE).exists()
     finally:
         env.close()
         (adapt_dir / ADAPTED_FILE).unlink(missing_ok=True)
