@@ -153,6 +153,34 @@ class ClassifierSettings(BaseModel):
         description="Second pass: messages re-classified at once (one model call, one "
         "transaction). Smaller: the first acknowledgements leave sooner after a burst.",
     )
+    adapt_dir: Path = Field(
+        default=Path("mailbot-classifier"),
+        description="Kind 'accurate': where this installation keeps what `mailbot classify "
+        "adapt` learns from its own labelled mail (the adapted head, accurate_adapted.npz, and "
+        "a cache of embeddings); a relative path is relative to the working directory, like "
+        "the default SQLite database. Never inside the package.",
+        examples=["/var/lib/mailbot/classifier"],
+    )
+    use_adapted: bool = Field(
+        default=True,
+        description="Kind 'accurate': use the adapted head in adapt_dir when there is one "
+        "(false: the shipped head, e.g. to compare; `mailbot classify eval --no-adapted`).",
+    )
+    adapt_every: int = Field(
+        default=200,
+        ge=0,
+        description="Kind 'accurate': the worker re-adapts the head (guarded, as `mailbot "
+        "classify adapt --from-database`) once this many new triage decisions have been made "
+        "since the last attempt; 0: never automatically.",
+    )
+    adapt_tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="Kind 'accurate': the guard refuses an adapted head whose complaint F1 or "
+        "macro-F1 on the built-in check set is lower than the shipped head's by more than "
+        "this.",
+    )
     feedback_path: Path | None = Field(
         default=None,
         description="JSONL of staff triage decisions ({'text', 'label', 'source': 'triage'}) "
@@ -222,7 +250,7 @@ def _accurate(settings: ClassifierSettings) -> Classifier:
 
     path = accurate_model_file(settings)
     try:
-        return AccurateClassifier.load(
+        classifier = AccurateClassifier.load(
             path,
             flag_finder(settings),
             complaint_threshold=settings.accurate_threshold,
@@ -230,6 +258,13 @@ def _accurate(settings: ClassifierSettings) -> Classifier:
             max_evidence=settings.max_evidence,
             threads=settings.accurate_threads,
         )
+        if settings.use_adapted:
+            from mailbot.classifiers.adapt import with_adapted_head
+
+            return with_adapted_head(
+                classifier, settings.adapt_dir, path, settings.accurate_threshold
+            )
+        return classifier
     except MailbotError as exc:
         if not settings.fallback_to_rules:
             raise ClassifierLoadError(f"cannot load the accurate classifier: {exc}") from exc

@@ -44,6 +44,11 @@ def _label(raw: str) -> Label:
     raise ValueError(f"unknown label {raw!r}; expected one of {', '.join(LABELS)}")
 
 
+def parse_label(raw: str) -> Label:
+    """A label as people and files write it ("1", "not_complaint", "Complaint"...)."""
+    return _label(raw)
+
+
 def _labelled(row: dict[str, Any], split: str, source: str) -> LabelledText:
     """One JSONL row; `split` and `source` are the defaults for rows without them."""
     return LabelledText(

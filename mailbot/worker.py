@@ -26,7 +26,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
 from mailbot.cases.jobs import TickReport, tick
+from mailbot.cases.learning import LearningReport, readapt_if_due
 from mailbot.cases.retention import purge_due
+from mailbot.classifiers import load_classifier
 from mailbot.classifiers.base import Classifier
 from mailbot.config import Config, Mailbox
 from mailbot.connectors.registry import open_connector
@@ -374,6 +376,8 @@ class Worker:
             scheduler.add_job(
                 self.retention_job, "interval", id="retention", hours=1, next_run_time=_now_local()
             )
+        if self.config.classifier.kind == "accurate" and self.config.classifier.adapt_every:
+            scheduler.add_job(self.learning_job, "interval", id="learning", hours=1)
         self._scheduler = scheduler
         if self.config.classifier.second_pass:  # load it now, not when the first mail waits
             self.second_pass.classifier()
@@ -443,6 +447,22 @@ class Worker:
         except OperationalError as exc:  # database away: the next hour catches up
             log.error("retention: %s; will retry", _one_line(exc))
             return []
+
+    def learning_job(self, check_limit: int | None = None) -> LearningReport | None:
+        """Re-adapt the accurate classifier once `classifier.adapt_every` new triage decisions
+        are in (mailbot.cases.learning) and, when the guard installed a new head, classify
+        with it from now on (the preparing processes restart with it)."""
+        try:
+            report = readapt_if_due(self.db, self.config.classifier, self.now(), check_limit)
+        except OperationalError as exc:  # database away: the next hour catches up
+            log.error("learning: %s; will retry", _one_line(exc))
+            return None
+        if report is not None and report.outcome == "installed":
+            fresh = load_classifier(self.config.classifier)
+            self.context.classifier = fresh
+            self.preparer.classifier = fresh
+            self.preparer.close()
+        return report
 
     def _deliver_job(self) -> None:
         self.process_leftovers()  # what a crash or `mailbot reprocess` left

@@ -14,6 +14,7 @@ import click
 
 from mailbot.classifiers import KINDS, SHIPPED_MODEL, ClassifierSettings, load_classifier
 from mailbot.classifiers.base import Classification, Classifier, Inbound
+from mailbot.cli.classify_adapt import adapt
 
 
 class ClassifyGroup(click.Group):
@@ -37,9 +38,11 @@ def _settings(obj: Any) -> ClassifierSettings:
 
 
 def _with_overrides(
-    settings: ClassifierSettings, kind: str | None, model: Path | None
+    settings: ClassifierSettings, kind: str | None, model: Path | None, no_adapted: bool = False
 ) -> ClassifierSettings:
     changes: dict[str, Any] = {}
+    if no_adapted:
+        changes["use_adapted"] = False
     if kind:
         changes["kind"] = kind
     if model:
@@ -51,7 +54,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def classifier_options(command: F) -> F:
-    """--kind and --model, overriding the config's [classifier] for one run."""
+    """--kind, --model and --no-adapted, overriding the config's [classifier] for one run."""
+    command = click.option(
+        "--no-adapted",
+        is_flag=True,
+        help="Kind 'accurate': use the shipped head, not the one `classify adapt` installed.",
+    )(command)
     command = click.option(
         "--model", type=click.Path(path_type=Path, file_okay=False), help="Model directory."
     )(command)
@@ -82,6 +90,7 @@ def classify() -> None:
       mailbot classify eval labelled.csv              # columns text,label (1 = complaint)
       mailbot classify eval labelled.csv --json --kind rules
       mailbot classify train --feedback triage.jsonl  # rebuild the shipped model
+      mailbot classify adapt --from-csv ours.csv       # learn your own mail (kind accurate)
 
     Prints the label (complaint / compliment / enquiry), its calibrated probability, the
     evidence (the words that made it so) and the flags the procedures need: urgent,
@@ -105,10 +114,11 @@ def classify_text(
     sender: str,
     kind: str | None,
     model: Path | None,
+    no_adapted: bool,
 ) -> None:
     """Classify TEXT ("-" reads standard input)."""
     text = sys.stdin.read() if words == ("-",) else " ".join(words)
-    classifier = _load(_with_overrides(_settings(obj), kind, model))
+    classifier = _load(_with_overrides(_settings(obj), kind, model, no_adapted))
     result = classifier.classify(Inbound(text=text, subject=subject, sender=sender))
     if as_json:
         click.echo(json.dumps(classification_dict(result), ensure_ascii=False, indent=2))
@@ -161,6 +171,7 @@ def classify_eval(
     domain_column: str,
     kind: str | None,
     model: Path | None,
+    no_adapted: bool,
 ) -> None:
     """Measure the classifier on FILE.csv (columns text,label; label 1 = complaint).
 
@@ -183,7 +194,7 @@ def classify_eval(
         raise click.ClickException(str(exc)) from None
     if not rows:
         raise click.ClickException(f"{csv_file}: no rows")
-    classifier = _load(_with_overrides(_settings(obj), kind, model))
+    classifier = _load(_with_overrides(_settings(obj), kind, model, no_adapted))
     result = evaluate(classifier, rows)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
@@ -331,3 +342,6 @@ def classify_train(
         )
     if out.resolve() != SHIPPED_MODEL.resolve():
         click.echo(f'use it with  [classifier] model_path = "{out}"')
+
+
+classify.add_command(adapt)  # mailbot/cli/classify_adapt.py
