@@ -26,7 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import OperationalError
 
 from mailbot.cases.jobs import TickReport, tick
-from mailbot.cases.learning import LearningReport, readapt_if_due
+from mailbot.cases.learning import LearningReport, adapts, readapt_if_due
 from mailbot.cases.retention import purge_due
 from mailbot.classifiers import load_classifier
 from mailbot.classifiers.base import Classifier
@@ -376,7 +376,7 @@ class Worker:
             scheduler.add_job(
                 self.retention_job, "interval", id="retention", hours=1, next_run_time=_now_local()
             )
-        if self.config.classifier.kind == "accurate" and self.config.classifier.adapt_every:
+        if adapts(self.config.classifier):
             scheduler.add_job(self.learning_job, "interval", id="learning", hours=1)
         self._scheduler = scheduler
         if self.config.classifier.second_pass:  # load it now, not when the first mail waits
@@ -458,10 +458,13 @@ class Worker:
             log.error("learning: %s; will retry", _one_line(exc))
             return None
         if report is not None and report.outcome == "installed":
-            fresh = load_classifier(self.config.classifier)
-            self.context.classifier = fresh
-            self.preparer.classifier = fresh
-            self.preparer.close()
+            if self.config.classifier.kind == "accurate":
+                fresh = load_classifier(self.config.classifier)
+                self.context.classifier = fresh
+                self.preparer.classifier = fresh
+                self.preparer.close()
+            if self.config.classifier.second_pass == "accurate":
+                self.second_pass.reload()  # the next batch re-classifies with the new head
         return report
 
     def _deliver_job(self) -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from fakes import FakeEnv
 from mailbot.classifiers import ClassifierSettings
 from mailbot.classifiers.base import Classifier
+from mailbot.classifiers.rules import RulesClassifier
 from procedure_support import config_with_contacts, events, outbox_keys, sent_to
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
@@ -395,3 +396,33 @@ def test_after_a_burst_each_batch_is_delivered_before_the_next_is_classified(
     worker.deliver_outbox = delivering  # type: ignore[method-assign]
     worker._recheck_and_deliver()  # what `mailbot run` does after an IDLE wake-up
     assert sent == [1, 1, 1]  # one acknowledgement out per verdict, not all at the end
+
+
+def test_reload_loads_the_second_classifier_again_and_retries_a_failed_load() -> None:
+    # What the learning job calls when `classify adapt` installed a new head: the next batch
+    # must use the new model, and a classifier that failed to load is tried again.
+    loads: list[str] = []
+
+    def load(settings: ClassifierSettings) -> Classifier:
+        loads.append(settings.kind)
+        if len(loads) == 2:
+            raise OSError("weights not there yet")
+        return RulesClassifier()  # a new object per load
+
+    second = SecondPass(ClassifierSettings(kind="rules", second_pass="spacy"), load=load)
+    first = second.classifier()
+    assert first is not None and second.classifier() is first and loads == ["spacy"]
+    second.reload()
+    assert second.classifier() is None and "weights not there yet" in second.unavailable
+    second.reload()
+    third = second.classifier()
+    assert third is not None and third is not first and loads == ["spacy"] * 3
+
+
+def test_an_installation_learns_when_accurate_runs_first_or_second() -> None:
+    from mailbot.cases.learning import adapts
+
+    assert adapts(ClassifierSettings(kind="accurate"))
+    assert adapts(ClassifierSettings(kind="spacy", second_pass="accurate"))
+    assert not adapts(ClassifierSettings(kind="spacy"))
+    assert not adapts(ClassifierSettings(kind="spacy", second_pass="accurate", adapt_every=0))

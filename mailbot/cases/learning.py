@@ -79,12 +79,18 @@ def new_decisions(db: Database, since: int) -> int:
         )
 
 
+def adapts(settings: ClassifierSettings) -> bool:
+    """Does this installation learn from triage: the accurate kind runs (first or second
+    pass) and `adapt_every` is set?"""
+    return "accurate" in (settings.kind, settings.second_pass) and settings.adapt_every > 0
+
+
 def readapt_if_due(
     db: Database, settings: ClassifierSettings, now: datetime, check_limit: int | None = None
 ) -> LearningReport | None:
     """Re-adapt when `adapt_every` new triage decisions have come in since the last attempt
-    (kind 'accurate' only); None when nothing was due."""
-    if settings.kind != "accurate" or settings.adapt_every <= 0:
+    (kind or second pass 'accurate' only); None when nothing was due."""
+    if not adapts(settings):
         return None
     if new_decisions(db, last_seen(settings)) < settings.adapt_every:
         return None

@@ -88,6 +88,13 @@ class SecondPass:
                 )
         return self._classifier
 
+    def reload(self) -> None:
+        """Load the classifier again on next use (e.g. `classify adapt` installed a new
+        head); a load that failed is tried again too."""
+        with self._lock:
+            self._classifier = None
+            self.unavailable = "" if self.kind else "no second pass is configured"
+
     def run(
         self,
         db: Database,
