@@ -129,3 +129,22 @@ def test_sql_counts_equal_the_definition_on_awkward_moments(database_url: str) -
                     assert list(got.by_category) == list(compute(POLICY, rows, period).by_category)
     finally:
         db.dispose()
+
+
+def test_a_period_the_office_clock_table_does_not_cover_is_computed_from_rows(
+    database_url: str,
+) -> None:
+    old = Row("CS-OLD", "complaint", datetime(1998, 3, 2, 10, tzinfo=UTC), "Waste", "urgent",
+              acknowledged_at=datetime(1998, 3, 3, 10, tzinfo=UTC))  # fmt: skip
+    db = open_database(parse_config({"database": {"url": database_url}}))
+    try:
+        with db.transaction() as session:
+            session.add(_case(old))
+        with db.transaction() as session:
+            with pytest.raises(aggregate.Unsupported):
+                aggregate.report(session, POLICY, Period.month(1998, 3))
+            got = report(session, POLICY, Period.month(1998, 3))  # the rows' way instead
+            assert got == compute(POLICY, [old], Period.month(1998, 3))
+            assert got.received == 1 and got.within_target["acknowledgement"].within == 1
+    finally:
+        db.dispose()

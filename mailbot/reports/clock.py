@@ -90,6 +90,10 @@ class SqlClock:
         closes = calendar.closes
         self.closes = closes.hour * 3600 + closes.minute * 60 + closes.second
 
+    def covers(self, window: Window) -> bool:
+        """Whether every moment of `window` is inside the table (else some would be NULL)."""
+        return window[0].timestamp() >= _FIRST and window[1].timestamp() < _LAST
+
     def floor(self, column: Any) -> ColumnElement[Any]:
         """The moment's epoch second, rounded down."""
         if self.dialect == "sqlite":

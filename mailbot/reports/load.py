@@ -92,10 +92,9 @@ def report(
     calendar = policy.working_calendar()
     if supported(session.get_bind().dialect.name, calendar):
         try:
-            with session.begin_nested():
-                return aggregate.report(
-                    session, policy, period, show_confidential=show_confidential, trend=trend
-                )
+            return aggregate.report(
+                session, policy, period, show_confidential=show_confidential, trend=trend
+            )
         except aggregate.Unsupported:
             pass
     return reference_report(
