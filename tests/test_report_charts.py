@@ -25,3 +25,8 @@ def test_the_svg_is_remembered_by_everything_it_shows() -> None:
 
 def test_an_empty_chart_says_so() -> None:
     assert "none in this period" in svg(Bars("Outcomes", (), ()))
+
+
+def test_a_long_name_is_shortened_not_cut_off() -> None:
+    text = svg(bar("Received, by category", {"Highways and transport: " + "x" * 60: 2}))
+    assert "Highways and transport: xxxxxxxxx…" in text and "x" * 11 not in text

@@ -101,12 +101,6 @@ def _near(column: Any, first: Period, last: Period) -> ColumnElement[bool]:
     return found
 
 
-def _index(day: ColumnElement[Any], periods: list[Period]) -> ColumnElement[Any]:
-    """Which of `periods` (consecutive) the office-clock day falls in; NULL: none."""
-    whens = [(day < from_date(p.end), i) for i, p in enumerate(periods)]
-    return case((day < from_date(periods[0].start), None), *whens, else_=None)
-
-
 def _checked(day: int | None) -> int:
     if day is None:
         raise Unsupported("a moment outside the office clock's table (2000-2059)")
@@ -247,37 +241,22 @@ def report(
     dialect = session.get_bind().dialect.name
     clock = SqlClock(dialect, calendar)
     complaint = Case.label == "complaint"
-
     periods: list[Period] = [period]
     for _ in range(TREND_PERIODS[period.kind] if trend else 0):
         periods.insert(0, periods[0].previous())
-    now = len(periods) - 1
-    trend_window = _window(periods[0], period)
     widest = _window(periods[0], period, before=_YEARS_TO_DECIDE, after=_YEARS_TO_ACKNOWLEDGE)
     if not clock.covers(widest):
         raise Unsupported(f"{period.label} is too far from the office clock's table")
-    trend_received, trend_complaints, trend_decided = Counter[int](), Counter[int](), Counter[int]()
 
-    # Received in the period: every count by kind, category, priority, stage, department;
-    # in the trend's periods: how many, and how many complaints.
-    received_day = clock.day(Case.received_at, trend_window)
-    received_in = _index(received_day, periods)
-    here = received_in == now
-    dims = tuple(
-        case((here, column), else_=None)
-        for column in (Case.category, Case.priority, Case.stage, Case.confidential,
-                       Case.department)
-    )  # fmt: skip
-    groups = []
-    for index, label, *rest in session.execute(
-        select(received_in, Case.label, *dims, func.count(), func.min(Case.id))
-        .where(Case.received_at.between(*trend_window), received_in.is_not(None))
-        .group_by(received_in, Case.label, *dims)
-    ):
-        trend_received[index] += rest[-2]
-        trend_complaints[index] += rest[-2] if label == "complaint" else 0
-        if index == now:
-            groups.append((label, *rest))
+    # Received in the period: every count by kind, category, priority, stage, department.
+    received_day = clock.day(Case.received_at, _window(period, period))
+    dims = (Case.label, Case.category, Case.priority, Case.stage, Case.confidential,
+            Case.department)  # fmt: skip
+    groups = session.execute(
+        select(*dims, func.count(), func.min(Case.id))
+        .where(_near(Case.received_at, period, period), _in_days(received_day, period))
+        .group_by(*dims)
+    ).all()
     received = confidential = 0
     by_label, by_category, by_priority, by_stage = _Tally(), _Tally(), _Tally(), _Tally()
     causes, compliments = _Tally(), _Tally()
@@ -296,9 +275,8 @@ def report(
     # Decided or appealed in the period, in one pass (no index on those moments): targets
     # per stage, outcomes, late references, days to decide, appeals and their results.
     decided_at = func.coalesce(Case.outcome_at, Case.closed_at)
-    decided_day = clock.day(decided_at, trend_window)
-    decided_in = case((complaint, _index(decided_day, periods)), else_=None)
-    decided_here = decided_in == now
+    decided_day = clock.day(decided_at, _window(period, period))
+    decided_here = and_(complaint, _in_days(decided_day, period))
     appealed_here = _in_days(clock.day(Case.appealed_at, _window(period, period)), period)
     dated = Case.due_at.is_not(None)
     late = and_(dated, decided_at > Case.due_at)
@@ -309,23 +287,22 @@ def report(
     # on odd JSON, and a superset of the pausing ones, which are sorted out in Python.
     paused = cast(Case.holds, Text).not_in(["[]", "null"])
     opened = clock.day(Case.received_at, _window(period, period, before=_YEARS_TO_DECIDE))
-    either = or_(decided_here, appealed_here)
     keys = (
-        decided_in,
+        case((decided_here, 1), else_=0),
         case((appealed_here, 1), else_=0),
-        case((either, Case.stage), else_=None),
-        case((either, dated), else_=None),
-        case((and_(either, late), 1), else_=0),
-        case((either, Case.outcome), else_=None),
+        Case.stage,
+        dated,
+        case((late, 1), else_=0),
+        Case.outcome,
         case((and_(decided_here, ~paused), opened), else_=None),
         case((decided_here, decided_day), else_=None),
         case((and_(decided_here, late, shown), Case.reference), else_=None),
         case((and_(decided_here, paused), Case.id), else_=None),
-        case((appealed_here, and_(Case.stage == "appeal", Case.outcome_at.is_not(None)))),
+        and_(Case.stage == "appeal", Case.outcome_at.is_not(None)),
     )
     near = or_(
-        _near(Case.outcome_at, periods[0], period),
-        _near(Case.closed_at, periods[0], period),
+        _near(Case.outcome_at, period, period),
+        _near(Case.closed_at, period, period),
         _near(Case.appealed_at, period, period),
     )
     outcomes, answered, on_time = _Tally(), Counter[str](), Counter[str]()
@@ -336,17 +313,15 @@ def report(
     paused_ids: list[int] = []
     for row in session.execute(
         select(*keys, func.count(), func.min(Case.id))
-        .where(near, or_(decided_in.is_not(None), appealed_here))
+        .where(near, or_(decided_here, appealed_here))
         .group_by(*keys)
     ):
-        decided_index, is_appealed, stage, has_due, is_late, outcome, day, end = row[:8]
+        is_decided, is_appealed, stage, has_due, is_late, outcome, day, end = row[:8]
         reference, paused_id, has_result, n, first = row[8:]
         if is_appealed:
             appeals += n
             results.add(outcome_kind(outcome or "") if has_result else "pending", n, first)
-        if decided_index is not None:
-            trend_decided[decided_index] += n
-        if decided_index != now:
+        if not is_decided:
             continue
         decided += n
         outcomes.add(outcome_kind(outcome or ""), n, first)
@@ -370,6 +345,7 @@ def report(
 
     # Acknowledgements: in time (this period and the trend's), and working days taken.
     ack = _acknowledgements(session, policy, clock, periods)
+    now = len(periods) - 1
     targets["acknowledgement"] = Target(ack.answered[now], ack.within[now])
     for stage in policy.enabled_stages:
         targets[stage] = Target(answered[stage], on_time[stage])
@@ -392,16 +368,7 @@ def report(
         appeal_results=results.as_dict(),
         compliments_by_department=compliments.as_dict(),
         top_causes=causes.ordered()[:TOP_CAUSES],
-        trend=[
-            TrendPoint(
-                period=p.short,
-                received=trend_received[i],
-                complaints=trend_complaints[i],
-                decided=trend_decided[i],
-                acknowledged_in_time=shares[i],
-            )
-            for i, p in enumerate(periods)
-        ],
+        trend=trend_counts(session, policy, periods, shares),
         late=late_refs,
     )
 

@@ -30,6 +30,7 @@ __all__ = ["Bars", "Chart", "Groups", "Lines", "bar", "draw", "png", "report_cha
 
 BLUE, GREEN, AMBER, RED, GREY = "#1f6feb", "#2da44e", "#d4a72c", "#cf222e", "#8c959f"
 _WIDTH = 6.0
+_LONGEST = 34  # characters of a bar's name shown (the rest: "…"), half the chart's width
 _CHAR = 0.08  # inches a character of a 9-point label may take (DejaVu Sans, wide letters)
 
 
@@ -101,7 +102,8 @@ def _bars(spec: Bars, size: tuple[float, float] | None) -> Figure:
     if not n:
         fig.text(0.5, 0.45, "none in this period", ha="center", va="center", color=GREY)
         return fig
-    longest = max(len(name) for name in spec.names)
+    names = [name if len(name) <= _LONGEST else name[: _LONGEST - 1] + "…" for name in spec.names]
+    longest = max(len(name) for name in names)
     left = min(0.5, (0.25 + _CHAR * longest) / width)
     right = 1 - (0.25 + _CHAR * 6) / width  # room for the largest value's label
     ax = fig.add_axes((left, 0.12 / height, right - left, 1 - 0.55 / height))
@@ -115,7 +117,7 @@ def _bars(spec: Bars, size: tuple[float, float] | None) -> Figure:
         patch.set_url(url)
     labels = [f"{round(v * 100)}%" if spec.percent else f"{v:g}" for v in spec.values]
     names_at, values_at = ax.get_yaxis_transform(), ax.transData
-    for y, (name, value, label) in enumerate(zip(spec.names, spec.values, labels, strict=True)):
+    for y, (name, value, label) in enumerate(zip(names, spec.values, labels, strict=True)):
         ax.text(-0.015, y, name, ha="right", va="center", fontsize=9, transform=names_at)
         ax.text(max(value, 0) + top * 0.01, y, label, va="center", fontsize=9,
                 transform=values_at)  # fmt: skip
