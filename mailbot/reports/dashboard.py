@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from mailbot.cases import deadlines
 from mailbot.db.models import Case
+from mailbot.procedure.calendar import WorkingCalendar
 from mailbot.procedure.policy import Policy
-from mailbot.reports.charts import AMBER, BLUE, GREEN, GREY, Chart, bar, link_bars, new_figure
+from mailbot.reports.charts import AMBER, BLUE, GREEN, GREY, Chart, Groups, bar
+from mailbot.reports.clock import SqlClock, supported, to_date
 from mailbot.reports.figures import Period, Report
 from mailbot.reports.load import report as load_report
 
@@ -75,12 +77,7 @@ def dashboard(session: Session, policy: Policy, now: datetime) -> Dashboard:
     today = calendar.local(now).date()
     days = [today - timedelta(days=n) for n in range(ARRIVAL_DAYS - 1, -1, -1)]
     since = datetime.combine(days[0], time.min, calendar.zone)
-    seen: Counter[tuple[str, date]] = Counter(
-        (label, calendar.local(received).date())
-        for label, received in session.execute(
-            select(Case.label, Case.received_at).where(Case.received_at >= since)
-        )
-    )
+    seen = _arrivals_by_day(session, calendar, since, now)
     return Dashboard(
         now=now,
         open=counts[0],
@@ -97,30 +94,55 @@ def dashboard(session: Session, policy: Policy, now: datetime) -> Dashboard:
     )
 
 
+def _arrivals_by_day(
+    session: Session, calendar: WorkingCalendar, since: datetime, now: datetime
+) -> Counter[tuple[str, date]]:
+    """Cases received since `since`, by label and office-clock day (counted by SQL)."""
+    seen: Counter[tuple[str, date]] = Counter()
+    dialect = session.get_bind().dialect.name
+    if not supported(dialect, calendar):
+        for label, received in session.execute(
+            select(Case.label, Case.received_at).where(Case.received_at >= since)
+        ):
+            seen[(label, calendar.local(received).date())] += 1
+        return seen
+    window = (since - timedelta(days=1), max(now, since) + timedelta(days=366))
+    day = SqlClock(dialect, calendar).day(Case.received_at, window)
+    for label, number, n in session.execute(
+        select(Case.label, day, func.count())
+        .where(Case.received_at >= since)
+        .group_by(Case.label, day)
+    ):
+        if number is not None:  # (a case "received" a year ahead: not on the chart)
+            seen[(label, to_date(number))] += n
+    return seen
+
+
 def _arrivals(board: Dashboard) -> Chart:
-    fig, ax = new_figure(f"Arrivals per day, last {ARRIVAL_DAYS} days", width=7.5)
-    width = 0.27
-    names = [d.strftime("%d %b") for d in board.days]
-    for i, (label, colour) in enumerate(zip(LABELS, (BLUE, GREEN, AMBER), strict=True)):
-        xs = [n + (i - 1) * width for n in range(len(names))]
-        bars = ax.bar(xs, board.arrivals[label], width, label=label, color=colour)  # type: ignore[attr-defined]
-        day = [d.isoformat() for d in board.days]
-        link_bars(bars, [link(label=label, since=d, until=d) for d in day])
-    ax.set_xticks(range(len(names)), names, rotation=45, fontsize=8)  # type: ignore[attr-defined]
-    ax.legend(frameon=False, fontsize=9)  # type: ignore[attr-defined]
-    return Chart("arrivals", "Arrivals", fig)
+    day = [d.isoformat() for d in board.days]
+    groups = Groups(
+        f"Arrivals per day, last {ARRIVAL_DAYS} days",
+        tuple(d.strftime("%d %b") for d in board.days),
+        tuple(
+            (label, tuple(board.arrivals[label]), colour,
+             tuple(link(label=label, since=d, until=d) for d in day))
+            for label, colour in zip(LABELS, (BLUE, GREEN, AMBER), strict=True)
+        ),
+    )  # fmt: skip
+    return Chart("arrivals", "Arrivals", groups)
 
 
 def charts(board: Dashboard) -> list[Chart]:
-    stage = bar("Open complaints, by stage", board.by_stage)
-    link_bars(
-        stage.axes[0].containers[0] if board.by_stage else [],
-        [link(active="1", label="complaint", stage=s) for s in board.by_stage],
+    stage = bar(
+        "Open complaints, by stage",
+        board.by_stage,
+        links=[link(active="1", label="complaint", stage=s) for s in board.by_stage],
     )
-    grade = bar("Open complaints, by priority", board.by_priority, colour=AMBER)
-    link_bars(
-        grade.axes[0].containers[0] if board.by_priority else [],
-        [link(active="1", label="complaint", priority=p) for p in board.by_priority],
+    grade = bar(
+        "Open complaints, by priority",
+        board.by_priority,
+        colour=AMBER,
+        links=[link(active="1", label="complaint", priority=p) for p in board.by_priority],
     )
     targets = {
         name: t.share for name, t in board.month.within_target.items() if t.share is not None

@@ -46,6 +46,7 @@ __all__ = [
     "Row",
     "compute",
     "outcome_kind",
+    "parse_holds",
     "percentile",
     "working_days",
 ]
@@ -231,6 +232,21 @@ def working_days(
         if b > a:
             total -= between(a, b)
     return max(0, total)
+
+
+def parse_holds(raw: object) -> tuple[Hold, ...]:
+    """A case's `holds` as stored ([{start, end, reason}], ISO moments) as `Hold`s."""
+    out = []
+    for item in raw if isinstance(raw, list) else ():
+        end = item.get("end")
+        out.append(
+            Hold(
+                start=datetime.fromisoformat(item["start"]),
+                end=datetime.fromisoformat(end) if end else None,
+                reason=item.get("reason", "customer"),
+            )
+        )
+    return tuple(out)
 
 
 def _next(day: date) -> date:

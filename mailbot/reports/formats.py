@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from mailbot.config import Config
 from mailbot.render import Letter, Renderer
-from mailbot.reports.charts import png, report_charts, svg
+from mailbot.reports.charts import draw, png, report_charts, svg
 from mailbot.reports.figures import Report
 
 __all__ = ["FORMATS", "TEMPLATE", "as_csv", "as_dict", "as_html", "as_json", "as_pdf", "letter"]
@@ -97,7 +97,7 @@ def _render(config: Config, renderer: Renderer, report: Report, charts: dict[str
 
 
 def as_html(config: Config, renderer: Renderer, report: Report) -> str:
-    charts = {c.name: Markup(svg(c.figure)) for c in report_charts(report)}
+    charts = {c.name: Markup(svg(c.spec)) for c in report_charts(report)}
     return _render(config, renderer, report, charts).html
 
 
@@ -110,7 +110,7 @@ def chart_image(cid: str) -> Markup:
 def letter(config: Config, renderer: Renderer, report: Report) -> Letter:
     """The mailing: charts as PNG pictures the HTML shows by Content-ID."""
     charts = report_charts(report)
-    images = tuple((f"chart-{c.name}", png(c.figure)) for c in charts)
+    images = tuple((f"chart-{c.name}", png(c.spec)) for c in charts)
     markup = {c.name: chart_image(f"chart-{c.name}") for c in charts}
     return dataclasses.replace(_render(config, renderer, report, markup), images=images)
 
@@ -129,8 +129,7 @@ def as_pdf(config: Config, renderer: Renderer, report: Report) -> bytes:
     with PdfPages(out, metadata={"Title": f"Complaints report: {report.period.label}"}) as pdf:
         pdf.savefig(_text_page(config, renderer, report))
         for chart in report_charts(report):
-            chart.figure.set_size_inches(8.27, 5.0)
-            pdf.savefig(chart.figure)
+            pdf.savefig(draw(chart.spec, size=(8.27, 5.0)))
     return out.getvalue()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailbot.db.models import Case
 from mailbot.procedure.policy import Policy
-from mailbot.procedure.sla import Hold
+from mailbot.reports import aggregate
+from mailbot.reports.clock import supported
 from mailbot.reports.figures import (
     TREND_PERIODS,
     Period,
@@ -19,9 +20,10 @@ from mailbot.reports.figures import (
     TrendPoint,
     _Figures,
     compute,
+    parse_holds,
 )
 
-__all__ = ["load_rows", "report", "trend_points"]
+__all__ = ["load_rows", "reference_report", "report", "trend_points"]
 
 _MARGIN = timedelta(days=1)
 
@@ -45,18 +47,7 @@ _COLUMNS = (
 )
 
 
-def _holds(raw: object) -> tuple[Hold, ...]:
-    out = []
-    for item in raw if isinstance(raw, list) else ():
-        end = item.get("end")
-        out.append(
-            Hold(
-                start=datetime.fromisoformat(item["start"]),
-                end=datetime.fromisoformat(end) if end else None,
-                reason=item.get("reason", "customer"),
-            )
-        )
-    return tuple(out)
+_holds = parse_holds  # (the name benchmarks/report_identity.py reads rows with)
 
 
 def load_rows(session: Session, period: Period, trend: bool = True) -> list[Row]:
@@ -94,15 +85,36 @@ def report(
 ) -> Report:
     """The report of `period`; `trend=False`: without earlier periods (the dashboard).
 
-    The figures are `compute`'s on the period's own rows; the trend's counts are counted by
-    the database (COUNT … FILTER per period) and its acknowledgement shares read only the
-    acknowledged complaints: the same figures as `compute` on every row of the trend."""
+    Counted by the database (mailbot.reports.aggregate): the same figures as `compute` on
+    every row of the period and its trend. Where SQL cannot count them exactly (a database
+    other than SQLite or PostgreSQL, a moment outside the office clock's table) they are
+    computed from the rows instead (`reference_report`)."""
+    calendar = policy.working_calendar()
+    if supported(session.get_bind().dialect.name, calendar):
+        try:
+            return aggregate.report(
+                session, policy, period, show_confidential=show_confidential, trend=trend
+            )
+        except aggregate.Unsupported:
+            pass
+    return reference_report(
+        session, policy, period, show_confidential=show_confidential, trend=trend
+    )
+
+
+def reference_report(
+    session: Session,
+    policy: Policy,
+    period: Period,
+    *,
+    show_confidential: bool = True,
+    trend: bool = True,
+) -> Report:
+    """The report from the period's rows (`compute`), its trend counted by SQL."""
     rows = load_rows(session, period, trend=False)
     found = compute(policy, rows, period, show_confidential=show_confidential, trend=False)
-    if not trend:
-        return found
     periods: list[Period] = [period]
-    for _ in range(TREND_PERIODS[period.kind]):
+    for _ in range(TREND_PERIODS[period.kind] if trend else 0):
         periods.insert(0, periods[0].previous())
     return replace(found, trend=trend_points(session, policy, periods))
 
@@ -110,36 +122,13 @@ def report(
 def trend_points(session: Session, policy: Policy, periods: list[Period]) -> list[TrendPoint]:
     """Each period's headline numbers, as `compute` gives them in a report's trend."""
     zone = policy.working_calendar().zone
-    # Each period's first and last instant on the office clock, in UTC (fast to compare).
-    bounds = [
-        (
-            datetime.combine(p.start, time.min, zone).astimezone(UTC),
-            datetime.combine(p.end, time.min, zone).astimezone(UTC),
-        )
-        for p in periods
-    ]
-    complaint = Case.label == "complaint"
-    decided_at = func.coalesce(Case.outcome_at, Case.closed_at)
-    counts = []
-    for lo, hi in bounds:
-        arrived = and_(Case.received_at >= lo, Case.received_at < hi)
-        counts += [
-            func.count().filter(arrived),
-            func.count().filter(arrived, complaint),
-            func.count().filter(complaint, decided_at >= lo, decided_at < hi),
-        ]
-    first, last = bounds[0][0], bounds[-1][1]
-    near = or_(
-        Case.received_at.between(first - _MARGIN, last + _MARGIN),
-        Case.outcome_at.between(first - _MARGIN, last + _MARGIN),
-        Case.closed_at.between(first - _MARGIN, last + _MARGIN),
-    )
-    totals = session.execute(select(*counts).where(near)).one()
+    first = datetime.combine(periods[0].start, time.min, zone).astimezone(UTC)
+    last = datetime.combine(periods[-1].end, time.min, zone).astimezone(UTC)
     acknowledged = [
         Row(reference="", label="complaint", received_at=when, priority=grade, acknowledged_at=at)
         for when, grade, at in session.execute(
             select(Case.received_at, Case.priority, Case.acknowledged_at).where(
-                complaint,
+                Case.label == "complaint",
                 Case.acknowledged_at.is_not(None),
                 Case.received_at >= first,
                 Case.received_at < last,
@@ -147,18 +136,5 @@ def trend_points(session: Session, policy: Policy, periods: list[Period]) -> lis
         )
     ]
     figures = _Figures(policy, acknowledged)
-    points = []
-    for n, (period, (lo, hi)) in enumerate(zip(periods, bounds, strict=True)):
-        received, complaints, decided = totals[3 * n : 3 * n + 3]
-        # Received in the period on the office clock: between its bounds as instants.
-        rows = [r for r in acknowledged if lo <= r.received_at < hi]
-        points.append(
-            TrendPoint(
-                period=period.short,
-                received=received,
-                complaints=complaints,
-                decided=decided,
-                acknowledged_in_time=figures.acknowledgement(rows).share,
-            )
-        )
-    return points
+    shares = [figures.acknowledgement(figures.received(p)).share for p in periods]
+    return aggregate.trend_counts(session, policy, periods, shares)

@@ -113,7 +113,7 @@ def home(request: Request, session: Session, user: User) -> Response:
 def dashboard_page(request: Request, session: Session, user: User) -> Response:
     web = _web(request)
     board = dashboard.dashboard(session, web.config.policy, utcnow())
-    charts = [(c, Markup(svg(c.figure))) for c in dashboard.charts(board)]
+    charts = [(c, Markup(svg(c.spec))) for c in dashboard.charts(board)]
     return render(request, "dashboard.html", user, nav="dashboard", board=board, charts=charts)
 
 
