@@ -176,6 +176,11 @@ class Case(Base):
         Index("ix_cases_parent_id", "parent_id"),
         Index("ix_cases_mailbox", "mailbox"),
         Index("ix_cases_referral_manager", "referral_manager"),
+        # Reports (migration 0016): the cases decided or appealed in a period are found by
+        # these dates; without them PostgreSQL reads the whole log for every report.
+        Index("ix_cases_outcome_at", "outcome_at"),
+        Index("ix_cases_closed_at", "closed_at"),
+        Index("ix_cases_appealed_at", "appealed_at"),
         Index(
             "ix_cases_open_due_at",
             "due_at",
