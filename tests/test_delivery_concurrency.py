@@ -1,0 +1,135 @@
+"""Two delivery loops on one PostgreSQL outbox share it and never send a letter twice.
+
+Real parts: PostgreSQL, the SMTP test server (aiosmtpd) and `SmtpConnection`; each loop has
+its own engine and connection, as two worker processes would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from mailbot.cases.letters import queue_letter
+from mailbot.cases.store import allocate_reference
+from mailbot.config import Config, parse_config
+from mailbot.db.engine import Database
+from mailbot.db.migrate import upgrade
+from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
+from mailbot.localmail import Postgres, SmtpServer
+from mailbot.outgoing.sender import deliver_due
+from mailbot.outgoing.smtp import SmtpConnection
+from mailbot.render import Renderer
+
+LETTERS = 120
+
+
+def _config(url: str, smtp: SmtpServer) -> Config:
+    return parse_config(
+        {
+            "database": {"url": url},
+            "smtp": {"host": smtp.host, "port": smtp.port, "tls": "none"},
+            "mailbox": [
+                {
+                    "name": "customerservices",
+                    "address": "customerservices@example.org",
+                    "host": "127.0.0.1",
+                    "tls": "none",
+                    "username": "customerservices",
+                    "password": "unused",
+                }
+            ],
+        }
+    )
+
+
+def _queue_acknowledgements(db: Database, config: Config, count: int) -> None:
+    now = datetime.now(UTC)
+    renderer = Renderer()
+    with db.transaction() as session:
+        for i in range(count):
+            case = Case(
+                reference=allocate_reference(session, "CS", now.year),
+                mailbox="customerservices",
+                customer_name=f"Customer {i}",
+                customer_address=f"customer{i}@example.net",
+                subject=f"Order {i} never arrived",
+                summary="My order never arrived.",
+                category=config.cases.default_category,
+                label="complaint",
+                priority=config.policy.default_priority,
+                received_at=now,
+            )
+            session.add(case)
+            session.flush()
+            queue_letter(
+                session,
+                config,
+                renderer,
+                case,
+                key=f"ack:{case.reference}",
+                kind="acknowledgement",
+                template="acknowledgement",
+                to=case.customer_address,
+                now=now,
+                stage=case.stage,
+                stage_label="Frontline",
+                suspended=False,
+                acknowledge_by=None,
+                respond_by=None,
+            )
+
+
+def test_two_delivery_loops_on_one_postgresql_outbox_send_each_letter_once(
+    postgres: Postgres, clean_smtp: SmtpServer
+) -> None:
+    url = postgres.create_database()
+    setup = Database(url)
+    upgrade(setup.engine)
+    config = _config(url, clean_smtp)
+    _queue_acknowledgements(setup, config, LETTERS)
+
+    start = threading.Barrier(2)
+    sent_by: dict[str, int] = {}
+    errors: list[BaseException] = []
+
+    def loop(name: str) -> None:
+        db = Database(url)
+        try:
+            start.wait(timeout=30)
+            # Small batches, so that each loop reads the outbox many times while the other
+            # is sending from it.
+            sent_by[name] = deliver_due(
+                db, config, lambda: SmtpConnection(config.smtp, ""), limit=LETTERS, batch=7
+            )
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=loop, args=(name,)) for name in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+
+    with setup.transaction() as s:
+        states = Counter(s.scalars(select(Outbox.state)))
+        expected = set(s.scalars(select(Outbox.message_id)))
+        audits = Counter(
+            s.scalars(select(CaseEvent.outbox_id).where(CaseEvent.kind == "acknowledgement_sent"))
+        )
+        stamped = s.scalar(select(func.count()).where(Case.acknowledged_at.is_not(None)))
+    setup.dispose()
+
+    received = Counter(r.message()["Message-ID"].strip("<>") for r in clean_smtp.received)
+    assert received.most_common(1)[0][1] == 1, "a letter was sent twice"
+    assert set(received) == expected and len(received) == LETTERS
+    assert sum(sent_by.values()) == LETTERS
+    assert min(sent_by.values()) > 0, f"one loop did all the work: {sent_by}"
+    assert states == {OutboxState.SENT: LETTERS}
+    assert len(audits) == LETTERS and set(audits.values()) == {1}
+    assert stamped == LETTERS
