@@ -7,10 +7,11 @@ its own engine and connection, as two worker processes would.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from mailbot.cases.letters import queue_letter
 from mailbot.cases.store import allocate_reference
@@ -19,6 +20,7 @@ from mailbot.db.engine import Database
 from mailbot.db.migrate import upgrade
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.localmail import Postgres, SmtpServer
+from mailbot.outgoing import claims
 from mailbot.outgoing.sender import deliver_due
 from mailbot.outgoing.smtp import SmtpConnection
 from mailbot.render import Renderer
@@ -133,3 +135,43 @@ def test_two_delivery_loops_on_one_postgresql_outbox_send_each_letter_once(
     assert states == {OutboxState.SENT: LETTERS}
     assert len(audits) == LETTERS and set(audits.values()) == {1}
     assert stamped == LETTERS
+
+
+def _wait_until_claims_end(db: Database, timeout: float = 10.0) -> None:
+    """The server notices a closed connection a moment later (its backend exits)."""
+    deadline = time.monotonic() + timeout
+    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :k")
+    while True:
+        with db.engine.connect() as conn:
+            if conn.execute(query, {"k": claims.CLAIMS}).scalar() == 0:
+                return
+        assert time.monotonic() < deadline, "the dead sender's claims were never released"
+        time.sleep(0.05)
+
+
+def test_rows_claimed_by_a_sender_wait_for_it_and_are_sent_once_its_connection_dies(
+    postgres: Postgres, clean_smtp: SmtpServer
+) -> None:
+    url = postgres.create_database()
+    db = Database(url)
+    upgrade(db.engine)
+    config = _config(url, clean_smtp)
+    _queue_acknowledgements(db, config, 5)
+
+    def deliver() -> int:
+        return deliver_due(db, config, lambda: SmtpConnection(config.smtp, ""))
+
+    # Another sender claims three rows and dies before sending them (no release).
+    other = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    held, rows = claims.claim(other, datetime.now(UTC), 3)
+    assert len(held) == len(rows) == 3
+    assert deliver() == 2  # its claims are respected while its session lives
+    other.invalidate()  # the connection closes: the server ends the claims with it
+    other.close()
+    _wait_until_claims_end(db)
+    assert deliver() == 3
+    assert deliver() == 0
+    db.dispose()
+
+    received = Counter(r.message()["Message-ID"].strip("<>") for r in clean_smtp.received)
+    assert len(received) == 5 and set(received.values()) == {1}

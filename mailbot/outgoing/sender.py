@@ -1,10 +1,12 @@
 """Deliver the outbox over SMTP: each row at most once, and never lost.
 
-Due rows are read in batches over one database connection and sent over one SMTP
-connection. Each row is then sent inside its own transaction that holds the row (FOR UPDATE
-SKIP LOCKED on PostgreSQL, the write lock on SQLite) and is marked sent before COMMIT. A
-crash before the SMTP server accepted the mail leaves the row pending: it is sent after
-restart. The one window left, between the server's "250 OK" and our COMMIT, is a few
+Due rows are taken in batches over one database connection and sent over one SMTP
+connection; each letter is marked sent in a COMMIT of its own right after the server's 250.
+On SQLite each row is sent inside its own transaction, which holds the write lock; on
+PostgreSQL a batch is claimed with advisory locks that end with the database session
+(mailbot.outgoing.claims), so several senders share the outbox and a letter costs one round
+trip. A crash before the SMTP server accepted the mail leaves the row pending: it is sent
+after restart. The one window left, between the server's "250 OK" and our COMMIT, is a few
 milliseconds and one letter wide; a mail resent from it carries the same Message-ID, so mail
 clients show it once.
 """
@@ -24,6 +26,7 @@ from mailbot.config import Config
 from mailbot.db.engine import Database
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
 from mailbot.db.types import utcnow
+from mailbot.outgoing import claims
 from mailbot.outgoing.transport import (
     OpenTransport,
     PermanentFailure,
@@ -50,9 +53,9 @@ _CASES = cast(Table, Case.__table__)
 _EVENTS = cast(Table, CaseEvent.__table__)
 _o, _c = _OUTBOX.c, _CASES.c
 
-# A batch of due rows, in one query. Reading them takes no claim: each row is still locked
-# on its own, in the transaction that sends it (below). On PostgreSQL the batch skips rows
-# other senders hold right now, so two senders start on different rows.
+# SQLite: a batch of due rows, in one query. Reading them takes no claim: each row is held
+# on its own, in the transaction that sends it (below). PostgreSQL claims batches instead:
+# mailbot.outgoing.claims.
 _DUE = (
     select(
         _o.id,
@@ -70,16 +73,13 @@ _DUE = (
     .order_by(_o.next_attempt_at, _o.id)
     .limit(bindparam("batch"))
 )
-_DUE_SKIP_LOCKED = _DUE.with_for_update(skip_locked=True, of=_OUTBOX)
-# The row, still due, held until its transaction ends: FOR UPDATE SKIP LOCKED on PostgreSQL
-# (two senders never hold the same row; the case row is not locked), and on SQLite the write
-# lock the transaction took at BEGIN IMMEDIATE (mailbot.db.engine).
+# The row is still due; it is held until its transaction ends by the write lock that
+# BEGIN IMMEDIATE took (mailbot.db.engine).
 _LOCK = select(_o.id).where(
     _o.id == bindparam("oid"),
     _o.state == OutboxState.PENDING,
     _o.next_attempt_at <= bindparam("now"),
 )
-_LOCK_SKIP_LOCKED = _LOCK.with_for_update(skip_locked=True)
 _MARK_SENT = (
     update(_OUTBOX)
     .where(_o.id == bindparam("oid"))
@@ -109,9 +109,26 @@ _STAMP_STAGE = (
     .values(stage_acknowledged_at=bindparam("now"))
 )
 
-# Rows read per query. A batch is only read, never claimed, so its size costs nothing when a
-# run stops early; it bounds the raw bytes held in memory.
+# Rows read per query. It bounds the raw bytes held in memory, and on PostgreSQL how many
+# rows one sender holds at a time (the others take the next ones).
 BATCH = 100
+
+
+class _Connection:
+    """The SMTP connection, opened at the first letter and used for the whole run."""
+
+    def __init__(self, connect: OpenTransport) -> None:
+        self._connect = connect
+        self._open: Transport | None = None
+
+    def get(self) -> Transport:
+        if self._open is None:
+            self._open = self._connect().__enter__()
+        return self._open
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.__exit__(None, None, None)
 
 
 def deliver_due(
@@ -126,65 +143,147 @@ def deliver_due(
     server cannot be reached at all, so the caller backs off. The connection is opened only
     when something is due, and serves the whole run.
 
-    Due rows are read `batch` at a time; each is then locked, sent and marked sent in its
-    own transaction, committed right after the server's 250, so a crash resends at most the
-    one letter whose 250 had arrived before the COMMIT did."""
+    Each letter is marked sent in a commit of its own right after the server's 250, so a
+    crash resends at most the one letter whose 250 had arrived before the COMMIT did."""
+    smtp = _Connection(connect)
+    # One database connection for the run (a Session would hand it back to the pool at
+    # every commit).
+    try:
+        with db.engine.connect() as conn:
+            if db.engine.dialect.name == "postgresql":
+                return _deliver_claimed(db, conn, smtp, config, now, limit, batch)
+            return _deliver_locked(conn, smtp, config, now, limit, batch)
+    finally:
+        smtp.close()
+
+
+def _deliver_claimed(
+    db: Database,
+    conn: Connection,
+    smtp: _Connection,
+    config: Config,
+    now: Callable[[], datetime],
+    limit: int,
+    batch: int,
+) -> int:
+    """PostgreSQL: claim a batch (advisory locks, mailbot.outgoing.claims), then per letter
+    send and one autocommitted statement."""
+    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
     sent = tried = 0
-    seen: set[int] = set()
-    smtp: Transport | None = None
-    postgres = db.engine.dialect.name == "postgresql"
-    due_query = _DUE_SKIP_LOCKED if postgres else _DUE
-    lock_query = _LOCK_SKIP_LOCKED if postgres else _LOCK
-    # One connection for the run (a Session would hand it back to the pool at every commit).
-    with db.engine.connect() as conn:
+    for _ in range(limit):  # every round claims rows or ends the run
+        if tried >= limit:
+            break
+        held, rows = claims.claim(conn, now(), min(batch, limit - tried))
+        if not held:
+            break
         try:
-            while tried < limit:
-                with conn.begin():
-                    rows = conn.execute(
-                        due_query, {"now": now(), "batch": min(batch, limit - tried)}
-                    ).all()
-                fresh = [row for row in rows if row.id not in seen]
-                if not fresh:
+            for row in rows:
+                tried += 1
+                at = now()
+                if _send(db, smtp.get(), row, config, at):
+                    stamp = _acknowledges(row.idempotency_key) if row.case_id else None
+                    claims.mark_sent(
+                        conn, row, at, receipt=stamp == "", stage=stamp if stamp else None
+                    )
+                    log.info("%s sent", _label(row))
+                    sent += 1
+                if tried >= limit:
                     break
-                for row in fresh:
-                    seen.add(row.id)
-                    with conn.begin():
-                        at = now()
-                        # Sent, failed or taken by another sender since the batch was read.
-                        if conn.execute(lock_query, {"oid": row.id, "now": at}).first() is None:
-                            continue
-                        if smtp is None:
-                            smtp = connect().__enter__()
-                        tried += 1
-                        sent += _attempt(conn, smtp, row, config, at)
-                    if tried >= limit:
-                        break
         finally:
-            if smtp is not None:
-                smtp.__exit__(None, None, None)
+            try:
+                claims.release(conn, held)
+            except Exception:
+                # The connection is unusable: close it for good, which ends the claims.
+                conn.invalidate()
+                raise
     return sent
 
 
-def _attempt(
-    conn: Connection, smtp: Transport, row: Row[*tuple[Any, ...]], config: Config, now: datetime
+def _deliver_locked(
+    conn: Connection,
+    smtp: _Connection,
+    config: Config,
+    now: Callable[[], datetime],
+    limit: int,
+    batch: int,
 ) -> int:
-    label = f"outbox {row.id} ({row.kind}{f' for {row.reference}' if row.reference else ''})"
+    """SQLite: read due rows in batches; hold each (BEGIN IMMEDIATE takes the write lock)
+    while it is sent, marked and committed."""
+    sent = tried = 0
+    seen: set[int] = set()
+    while tried < limit:
+        with conn.begin():
+            rows = conn.execute(_DUE, {"now": now(), "batch": min(batch, limit - tried)}).all()
+        fresh = [row for row in rows if row.id not in seen]
+        if not fresh:
+            break
+        for row in fresh:
+            seen.add(row.id)
+            with conn.begin():
+                at = now()
+                # Sent, failed or taken by another sender since the batch was read.
+                if conn.execute(_LOCK, {"oid": row.id, "now": at}).first() is None:
+                    continue
+                tried += 1
+                if _send_in(conn, smtp.get(), row, config, at):
+                    _mark_sent(conn, row, at)
+                    sent += 1
+            if tried >= limit:
+                break
+    return sent
+
+
+def _label(row: Row[*tuple[Any, ...]]) -> str:
+    return f"outbox {row.id} ({row.kind}{f' for {row.reference}' if row.reference else ''})"
+
+
+def _send(
+    db: Database, smtp: Transport, row: Row[*tuple[Any, ...]], config: Config, now: datetime
+) -> bool:
+    """Hand the letter to the server; a refusal is recorded (its own transaction)."""
+    try:
+        smtp.send(row.from_addr, row.to_addr, row.raw)
+    except (PermanentFailure, TemporaryFailure) as exc:
+        with db.transaction() as session:
+            _record_failure(session, row, exc, config, now)
+        return False
+    return True
+
+
+def _send_in(
+    conn: Connection, smtp: Transport, row: Row[*tuple[Any, ...]], config: Config, now: datetime
+) -> bool:
+    """Hand the letter to the server; a refusal is recorded in the open transaction."""
     try:
         smtp.send(row.from_addr, row.to_addr, row.raw)
     except (PermanentFailure, TemporaryFailure) as exc:
         # Rare: the ORM, in this transaction (the Session joins it and does not commit).
         with Session(bind=conn) as session:
-            item = session.get(Outbox, row.id)
-            assert item is not None
-            item.attempts += 1
-            _failed(session, item, exc, config, now, label)
+            _record_failure(session, row, exc, config, now)
             session.flush()
-        return 0
+        return False
+    return True
+
+
+def _record_failure(
+    session: Session, row: Row[*tuple[Any, ...]], exc: Exception, config: Config, now: datetime
+) -> None:
+    item = session.get(Outbox, row.id)
+    assert item is not None
+    item.attempts += 1
+    _failed(session, item, exc, config, now, _label(row))
+
+
+def _mark_sent(conn: Connection, row: Row[*tuple[Any, ...]], now: datetime) -> None:
     # Marked sent and audited in this transaction, committed right after the server's 250:
     # the only window in which a crash resends a letter stays a few statements wide.
     conn.execute(_MARK_SENT, {"oid": row.id, "now": now})
     if row.case_id is not None:
-        _note_acknowledged(conn, row.case_id, row.idempotency_key, now)
+        stamp = _acknowledges(row.idempotency_key)
+        if stamp == "":
+            conn.execute(_STAMP_RECEIPT, {"case_id": row.case_id, "now": now})
+        elif stamp is not None:
+            conn.execute(_STAMP_STAGE, {"case_id": row.case_id, "now": now, "at_stage": stamp})
         detail = {"to": row.to_addr, "message_id": row.message_id}
         conn.execute(
             _AUDIT_SENT,
@@ -196,8 +295,7 @@ def _attempt(
                 "oid": row.id,
             },
         )
-    log.info("%s sent", label)
-    return 1
+    log.info("%s sent", _label(row))
 
 
 def _failed(
@@ -218,8 +316,9 @@ def _failed(
         )
 
 
-def _note_acknowledged(conn: Connection, case_id: int, key: str, now: datetime) -> None:
-    """An acknowledgement went out: stamp receipt (`ack:REF`) or the stage (`ack:REF:STAGE`).
+def _acknowledges(key: str) -> str | None:
+    """What sending this letter acknowledges: receipt (`ack:REF`, returns ""), a stage
+    (`ack:REF:STAGE`, returns the stage) or nothing (None).
 
     Keyed on the outbox key, not the letter's kind: an appeal's acknowledgement is its own
     template, and the SLA report needs the stage stamped to tell met from missed. Only the
@@ -227,11 +326,8 @@ def _note_acknowledged(conn: Connection, case_id: int, key: str, now: datetime) 
     """
     key_of = planner_key(key)
     if key_of is None or key_of[0] != "acknowledge":
-        return
-    if len(key_of) == 2:
-        conn.execute(_STAMP_RECEIPT, {"case_id": case_id, "now": now})
-    else:
-        conn.execute(_STAMP_STAGE, {"case_id": case_id, "now": now, "at_stage": str(key_of[2])})
+        return None
+    return "" if len(key_of) == 2 else str(key_of[2])
 
 
 def _give_up(session: Session, item: Outbox, why: str, label: str) -> None:
