@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from mailbot.db.models import Case, Outbox, OutboxState
-from mailbot.db.types import UTCDateTime
+from mailbot.db.types import UTCDateTime, utcnow
 
 # The advisory-lock key space (first of the two int4 keys) for outbox rows. Mailbot's other
 # advisory locks use the one-bigint form, which PostgreSQL keeps apart from this one.
@@ -111,11 +111,15 @@ _MARK_SENT = text(
                           THEN :now ELSE acknowledged_at END,
         stage_acknowledged_at = CASE
             WHEN :stage AND stage = :at_stage AND stage_acknowledged_at IS NULL
-            THEN :now ELSE stage_acknowledged_at END
-    WHERE id = (SELECT case_id FROM marked) AND (:receipt OR :stage)
+            THEN :now ELSE stage_acknowledged_at END,
+        updated_at = :updated
+    WHERE id = (SELECT case_id FROM marked)
+      AND ((:receipt AND acknowledged_at IS NULL)
+           OR (:stage AND stage = :at_stage AND stage_acknowledged_at IS NULL))
     """
 ).bindparams(
     bindparam("now", type_=UTCDateTime()),
+    bindparam("updated", type_=UTCDateTime()),
     bindparam("detail", type_=JSON()),
     bindparam("receipt", type_=Boolean()),
     bindparam("stage", type_=Boolean()),
@@ -169,5 +173,6 @@ def mark_sent(
             "receipt": receipt,
             "stage": stage is not None,
             "at_stage": stage or "",
+            "updated": utcnow(),  # what the column's onupdate writes
         },
     )

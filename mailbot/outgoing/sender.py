@@ -25,6 +25,7 @@ from mailbot.cases.store import record_event
 from mailbot.config import Config
 from mailbot.db.engine import Database
 from mailbot.db.models import Case, CaseEvent, Outbox, OutboxState
+from mailbot.db.prepared import Prepared
 from mailbot.db.types import utcnow
 from mailbot.outgoing import claims
 from mailbot.outgoing.transport import (
@@ -45,9 +46,9 @@ def retry_delay(attempts: int, base_seconds: float) -> timedelta:
     return min(timedelta(seconds=base_seconds * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
 
 
-# Core statements on the tables, built once and run with parameters on one Connection:
-# delivery runs for every letter, and the ORM's identity map, flushes and per-statement
-# compilation cost several times the SMTP exchange itself.
+# Core statements on the tables, run on one Connection; those run for every letter are
+# compiled once (mailbot.db.prepared): the ORM's identity map and flushes, and even Core's
+# per-call compilation and parameter handling, cost more than the SMTP exchange itself.
 _OUTBOX = cast(Table, Outbox.__table__)
 _CASES = cast(Table, Case.__table__)
 _EVENTS = cast(Table, CaseEvent.__table__)
@@ -75,38 +76,45 @@ _DUE = (
 )
 # The row is still due; it is held until its transaction ends by the write lock that
 # BEGIN IMMEDIATE took (mailbot.db.engine).
-_LOCK = select(_o.id).where(
-    _o.id == bindparam("oid"),
-    _o.state == OutboxState.PENDING,
-    _o.next_attempt_at <= bindparam("now"),
+_LOCK = Prepared(
+    select(_o.id).where(
+        _o.id == bindparam("oid", type_=_o.id.type),
+        _o.state == OutboxState.PENDING,
+        _o.next_attempt_at <= bindparam("now", type_=_o.next_attempt_at.type),
+    )
 )
-_MARK_SENT = (
+_NOW = bindparam("now", type_=_o.sent_at.type)
+# What the column's onupdate would write (a prepared statement applies no defaults).
+_UPDATED = bindparam("updated", type_=_c.updated_at.type)
+_MARK_SENT = Prepared(
     update(_OUTBOX)
-    .where(_o.id == bindparam("oid"))
-    .values(state=OutboxState.SENT, sent_at=bindparam("now"), last_error="")
+    .where(_o.id == bindparam("oid", type_=_o.id.type))
+    .values(state=OutboxState.SENT, sent_at=_NOW, last_error="")
     .values(attempts=_o.attempts + 1)
 )
-_AUDIT_SENT = insert(_EVENTS).values(
-    case_id=bindparam("case_id"),
-    at=bindparam("now"),
-    actor="mailbot",
-    kind=bindparam("kind"),
-    detail=bindparam("detail", type_=_EVENTS.c.detail.type),
-    outbox_id=bindparam("oid"),
+_AUDIT_SENT = Prepared(
+    insert(_EVENTS).values(
+        case_id=bindparam("case_id", type_=_EVENTS.c.case_id.type),
+        at=_NOW,
+        actor="mailbot",
+        kind=bindparam("kind", type_=_EVENTS.c.kind.type),
+        detail=bindparam("detail", type_=_EVENTS.c.detail.type),
+        outbox_id=bindparam("oid", type_=_EVENTS.c.outbox_id.type),
+    )
 )
-_STAMP_RECEIPT = (
+_STAMP_RECEIPT = Prepared(
     update(_CASES)
-    .where(_c.id == bindparam("case_id"), _c.acknowledged_at.is_(None))
-    .values(acknowledged_at=bindparam("now"))
+    .where(_c.id == bindparam("case_id", type_=_c.id.type), _c.acknowledged_at.is_(None))
+    .values(acknowledged_at=_NOW, updated_at=_UPDATED)
 )
-_STAMP_STAGE = (
+_STAMP_STAGE = Prepared(
     update(_CASES)
     .where(
-        _c.id == bindparam("case_id"),
-        _c.stage == bindparam("at_stage"),
+        _c.id == bindparam("case_id", type_=_c.id.type),
+        _c.stage == bindparam("at_stage", type_=_c.stage.type),
         _c.stage_acknowledged_at.is_(None),
     )
-    .values(stage_acknowledged_at=bindparam("now"))
+    .values(stage_acknowledged_at=_NOW, updated_at=_UPDATED)
 )
 
 # Rows read per query. It bounds the raw bytes held in memory, and on PostgreSQL how many
@@ -222,7 +230,7 @@ def _deliver_locked(
             with conn.begin():
                 at = now()
                 # Sent, failed or taken by another sender since the batch was read.
-                if conn.execute(_LOCK, {"oid": row.id, "now": at}).first() is None:
+                if _LOCK(conn, {"oid": row.id, "now": at}).fetchone() is None:
                     continue
                 tried += 1
                 if _send_in(conn, smtp.get(), row, config, at):
@@ -277,16 +285,19 @@ def _record_failure(
 def _mark_sent(conn: Connection, row: Row[*tuple[Any, ...]], now: datetime) -> None:
     # Marked sent and audited in this transaction, committed right after the server's 250:
     # the only window in which a crash resends a letter stays a few statements wide.
-    conn.execute(_MARK_SENT, {"oid": row.id, "now": now})
+    _MARK_SENT(conn, {"oid": row.id, "now": now})
     if row.case_id is not None:
         stamp = _acknowledges(row.idempotency_key)
         if stamp == "":
-            conn.execute(_STAMP_RECEIPT, {"case_id": row.case_id, "now": now})
+            _STAMP_RECEIPT(conn, {"case_id": row.case_id, "now": now, "updated": utcnow()})
         elif stamp is not None:
-            conn.execute(_STAMP_STAGE, {"case_id": row.case_id, "now": now, "at_stage": stamp})
+            _STAMP_STAGE(
+                conn,
+                {"case_id": row.case_id, "now": now, "at_stage": stamp, "updated": utcnow()},
+            )
         detail = {"to": row.to_addr, "message_id": row.message_id}
-        conn.execute(
-            _AUDIT_SENT,
+        _AUDIT_SENT(
+            conn,
             {
                 "case_id": row.case_id,
                 "now": now,
