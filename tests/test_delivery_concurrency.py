@@ -140,7 +140,10 @@ def test_two_delivery_loops_on_one_postgresql_outbox_send_each_letter_once(
 def _wait_until_claims_end(db: Database, timeout: float = 10.0) -> None:
     """The server notices a closed connection a moment later (its backend exits)."""
     deadline = time.monotonic() + timeout
-    query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :k")
+    query = text(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE l.locktype = 'advisory' AND l.classid = :k AND d.datname = current_database()"
+    )
     while True:
         with db.engine.connect() as conn:
             if conn.execute(query, {"k": claims.CLAIMS}).scalar() == 0:
@@ -163,7 +166,7 @@ def test_rows_claimed_by_a_sender_wait_for_it_and_are_sent_once_its_connection_d
 
     # Another sender claims three rows and dies before sending them (no release).
     other = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    held, rows = claims.claim(other, datetime.now(UTC), 3)
+    _, held, rows = claims.claim(other, datetime.now(UTC), 3)
     assert len(held) == len(rows) == 3
     assert deliver() == 2  # its claims are respected while its session lives
     other.invalidate()  # the connection closes: the server ends the claims with it
@@ -175,3 +178,26 @@ def test_rows_claimed_by_a_sender_wait_for_it_and_are_sent_once_its_connection_d
 
     received = Counter(r.message()["Message-ID"].strip("<>") for r in clean_smtp.received)
     assert len(received) == 5 and set(received.values()) == {1}
+
+
+def test_claims_in_another_database_of_the_cluster_hold_nothing_back(
+    postgres: Postgres, clean_smtp: SmtpServer
+) -> None:
+    # Advisory locks are per database, but pg_locks lists the whole cluster's: rows with the
+    # same ids in a second Mailbot database (a staging copy) must not be skipped.
+    urls = [postgres.create_database(), postgres.create_database()]
+    dbs = [Database(url) for url in urls]
+    for db in dbs:
+        upgrade(db.engine)
+        _queue_acknowledgements(db, _config(db.url, clean_smtp), 4)
+    other = dbs[0].engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    _, held, _ = claims.claim(other, datetime.now(UTC), 4)
+    assert len(held) == 4
+    config = _config(urls[1], clean_smtp)
+    try:
+        assert deliver_due(dbs[1], config, lambda: SmtpConnection(config.smtp, "")) == 4
+    finally:
+        claims.release(other, held)
+        other.close()
+        for db in dbs:
+            db.dispose()

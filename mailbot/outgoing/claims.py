@@ -41,8 +41,9 @@ _OUTBOX = cast(Table, Outbox.__table__)
 _CASES = cast(Table, Case.__table__)
 _o, _c = _OUTBOX.c, _CASES.c
 
-# Due rows no sender holds, and an attempt at each one's lock: `claimed` is false where
-# another sender took it first. The lock is taken in the outer query, so only the rows the
+# Due rows no sender holds (advisory locks are per database; pg_locks shows the whole
+# cluster's), and an attempt at each one's lock: `claimed` is false where another sender
+# took it first. The lock is taken in the outer query, so only the rows the
 # LIMIT kept are locked.
 _TRY_CLAIM = text(
     """
@@ -54,6 +55,9 @@ _TRY_CLAIM = text(
               SELECT 1 FROM pg_locks l
               WHERE l.locktype = 'advisory' AND l.objsubid = 2
                 AND l.classid = CAST(:space AS oid) AND l.objid = CAST(o.id AS oid)
+                AND l.database = (
+                    SELECT oid FROM pg_database WHERE datname = current_database()
+                )
           )
         ORDER BY o.next_attempt_at, o.id
         LIMIT :batch
@@ -133,18 +137,20 @@ _MARK_SENT = text(
 
 def claim(
     conn: Connection, now: datetime, batch: int
-) -> tuple[list[int], list[Row[*tuple[Any, ...]]]]:
-    """Lock up to `batch` due rows for this session: (every id locked, the rows of those
-    still pending and due). Release every id locked with `release`, whatever happens."""
+) -> tuple[int, list[int], list[Row[*tuple[Any, ...]]]]:
+    """Lock up to `batch` due rows for this session: (how many due rows no one held were
+    found, every id locked, the rows of those still pending and due). Fewer locked than
+    found means another sender was quicker; none found means nothing is due. Release every
+    id locked with `release`, whatever happens."""
     tried = conn.execute(
         _TRY_CLAIM,
         {"now": now, "pending": OutboxState.PENDING, "space": CLAIMS, "batch": batch},
     ).all()
     held = [row.id for row in tried if row.claimed]
     if not held:
-        return [], []
+        return len(tried), [], []
     rows = list(conn.execute(_HELD, {"ids": held, "now": now}).all())
-    return held, rows
+    return len(tried), held, rows
 
 
 def release(conn: Connection, ids: Sequence[int]) -> None:

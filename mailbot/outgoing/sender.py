@@ -178,12 +178,12 @@ def _deliver_claimed(
     send and one autocommitted statement."""
     conn = conn.execution_options(isolation_level="AUTOCOMMIT")
     sent = tried = 0
-    for _ in range(limit):  # every round claims rows or ends the run
+    for _ in range(limit):  # bounded: a round that claims nothing finds fewer rows next
         if tried >= limit:
             break
-        held, rows = claims.claim(conn, now(), min(batch, limit - tried))
-        if not held:
-            break
+        found, held, rows = claims.claim(conn, now(), min(batch, limit - tried))
+        if not found:
+            break  # nothing due that no one holds; rows another sender won: the next round
         try:
             for row in rows:
                 tried += 1
