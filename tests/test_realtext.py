@@ -135,6 +135,7 @@ def test_caps_and_their_parsing(tiny: Path) -> None:
     assert len(everything) > len(capped)
     assert parse_caps("cfpb=3, uci_neg=2") == {"cfpb": 3, "uci_neg": 2}
     assert set(parse_caps("all")) == set(GROUPS)
+    assert parse_caps("shipped") == realtext.SHIPPED_MIX
     with pytest.raises(ValueError, match="bad cap 'nope=1'"):
         parse_caps("nope=1")
     with pytest.raises(ValueError, match="split must be one of"):
