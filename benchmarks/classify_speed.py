@@ -35,11 +35,15 @@ def main() -> None:
     parser.add_argument("--kind", choices=KINDS, default="spacy")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--words", type=int, default=150)
+    parser.add_argument("--model", default=None, help="a model folder other than the shipped one")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     started = time.perf_counter()
-    classifier = load_classifier(ClassifierSettings(kind=args.kind))
+    settings = ClassifierSettings(kind=args.kind)
+    if args.model:
+        settings = ClassifierSettings(kind=args.kind, model_path=args.model)
+    classifier = load_classifier(settings)
     load_s = time.perf_counter() - started
     items = emails(args.n, args.words)
     classifier.classify_many(items[:50])  # warm-up: builds the matcher, fills caches

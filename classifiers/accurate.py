@@ -11,7 +11,8 @@ classifiers/README.md). It costs ~10 short messages/s per core, so it is opt-in:
 What ships in the repository is small (`model/accurate_model.npz`, a few MB): low-rank
 adapters for every linear layer of the encoder (merged into the package's weights at load
 time, so they cost nothing at run time), a 3 x 768 head, the temperature fitted on the
-corpus's dev split and the recall-first complaint threshold chosen there.
+corpus's dev split plus real-dev (classifiers/realtext.py) and the complaint threshold
+chosen on real-dev (classifiers/README.md, "Real text").
 
 Emails, not just sentences: the classifier reads the customer's new text (quotes and
 signature stripped as ingest does), cut into passages of at most `max_tokens` word pieces;

@@ -28,11 +28,11 @@ SHIPPED = Path(__file__).resolve().parent / "model" / MODEL_FILE
 TARGET_RECALL = 0.97
 
 
-def model_from_checkpoint(folder: Path) -> AccurateModel:
+def model_from_checkpoint(folder: Path, checkpoint: str = "latest.pt") -> AccurateModel:
     import torch
 
     config = json.loads((folder / "config.json").read_text())
-    state = torch.load(folder / "latest.pt", weights_only=False)
+    state = torch.load(folder / checkpoint, weights_only=False)
     scaling = config["alpha"] / config["rank"]
     adapters = {
         name: (a.numpy().copy(), (b * scaling).numpy().copy())
@@ -88,22 +88,59 @@ def report(model: AccurateModel, logits: Any, gold: list[str]) -> dict[str, Any]
     }
 
 
+def best_f1_threshold(gold: list[bool], scores: list[float], ceiling: float = 0.5) -> float:
+    """The threshold (a multiple of 0.01, at most `ceiling`: recall first) with the highest
+    complaint F1 on these rows; the highest such threshold on ties."""
+    best = (-1.0, ceiling)
+    for step in range(round(ceiling * 100), 0, -1):
+        t = step / 100
+        tp = sum(s >= t and g for s, g in zip(scores, gold, strict=True))
+        fp = sum(s >= t and not g for s, g in zip(scores, gold, strict=True))
+        fn = sum(g for g in gold) - tp
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best[0] + 1e-12:
+            best = (f1, t)
+    return best[1]
+
+
 def finish(
     folder: Path,
     out: Path | None = None,
     dev_limit: int | None = None,
     test_limit: int | None = None,
     threads: int = 2,
+    checkpoint: str = "latest.pt",
+    real: bool = False,
 ) -> dict[str, Any]:
+    """With `real`, the temperature is fitted on our dev rows plus real-dev
+    (classifiers/realtext.py) and the threshold is the one with the best complaint F1 on
+    real-dev (at most 0.5); real-dev and real-test are reported too."""
     from mailbot.classifiers.train import fit_logit_temperature
 
     out = out or SHIPPED
     started = time.perf_counter()
-    model = model_from_checkpoint(folder)
+    model = model_from_checkpoint(folder, checkpoint)
     encoder = Encoder(model, threads)
     dev_texts, dev_gold = split_rows("dev", dev_limit)
     dev_logits = logits_of(model, encoder, dev_texts)
-    temperature = fit_logit_temperature(dev_logits, dev_gold)
+    real_sets: dict[str, tuple[Any, list[str]]] = {}
+    if real:
+        import numpy
+        from mailbot.classifiers.realtext import REAL_DEV_CAPS, REAL_TEST_CAPS, real_rows
+
+        for name, split, caps in (
+            ("real_dev", "dev", REAL_DEV_CAPS),
+            ("real_test", "test", REAL_TEST_CAPS),
+        ):
+            rows = real_rows(split, caps)
+            real_sets[name] = (
+                logits_of(model, encoder, [r.text for r in rows]),
+                [r.label for r in rows],
+            )
+        fit_logits = numpy.concatenate([dev_logits, real_sets["real_dev"][0]])
+        temperature = fit_logit_temperature(fit_logits, dev_gold + real_sets["real_dev"][1])
+    else:
+        temperature = fit_logit_temperature(dev_logits, dev_gold)
     model = AccurateModel(
         model.adapters, model.head_weights, model.head_bias, temperature, 0.5, model.max_tokens
     )
@@ -111,6 +148,16 @@ def finish(
     threshold = recall_first_threshold(
         [g == "complaint" for g in dev_gold], [float(p) for p in dev_complaint], TARGET_RECALL
     )
+    rule = f"recall-first on our dev split ({TARGET_RECALL})"
+    alternatives: dict[str, float] = {"recall_first_own_dev": threshold}
+    if real:
+        logits, gold = real_sets["real_dev"]
+        real_complaint = model.probabilities_from_logits(logits)[:, LABELS.index("complaint")]
+        threshold = best_f1_threshold(
+            [g == "complaint" for g in gold], [float(p) for p in real_complaint]
+        )
+        alternatives["best_f1_real_dev"] = threshold
+        rule = "best complaint F1 on real-dev, at most 0.5"
     model = AccurateModel(
         model.adapters,
         model.head_weights,
@@ -122,7 +169,9 @@ def finish(
     model.save(out)
     state = json.loads((folder / "config.json").read_text())
     summary: dict[str, Any] = {
-        "checkpoint_step": _step(folder),
+        "checkpoint_step": _step(folder, checkpoint),
+        "threshold_rule": rule,
+        "threshold_alternatives": alternatives,
         "config": state,
         "temperature": temperature,
         "threshold": threshold,
@@ -132,14 +181,16 @@ def finish(
     }
     test_texts, test_gold = split_rows("test", test_limit)
     summary["test"] = report(model, logits_of(model, encoder, test_texts), test_gold)
+    for name, (logits, gold) in real_sets.items():
+        summary[name] = report(model, logits, gold)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     return summary
 
 
-def _step(folder: Path) -> str:
+def _step(folder: Path, checkpoint: str = "latest.pt") -> str:
     import torch
 
-    state = torch.load(folder / "latest.pt", weights_only=False)
+    state = torch.load(folder / checkpoint, weights_only=False)
     return f"{state['step']}/{state['steps']}"

@@ -55,6 +55,17 @@ class FitConfig:
     seed: int = 0
     threads: int = 2
     checkpoint_every: int = 20
+    # Our corpus's train split: at most this many rows (an evenly spread subset; 0 = all).
+    own_train: int = 0
+    # Real labelled text (classifiers/realtext.py) added to the train set: "group=N,..."
+    # caps on its real-train split ("" = none). Checkpoints are then also kept per step
+    # (step-NNNN.pt) and scored every `score_every` steps on real-dev and part of our dev.
+    real_caps: str = ""
+    score_every: int = 0
+    own_dev_score: int = 200
+    # Stop after this many steps (0 = the whole plan); the learning-rate schedule (warm-up,
+    # linear decay to 0) spans these steps. A short run on a mixed set: the step-40 evidence.
+    max_steps: int = 0
     # bfloat16 autocast for the matrix products (weights, adapters and optimiser stay
     # float32): half the CPU time per step on processors with AVX512-BF16, measured here.
     bf16: bool = False
@@ -65,6 +76,19 @@ def corpus_texts(split: str) -> tuple[list[str], list[str]]:
 
     rows = [r for r in read_corpus() if r.split == split]
     return [model_input(r.text, r.subject)[0] for r in rows], [r.label for r in rows]
+
+
+def train_rows(config: FitConfig) -> tuple[list[str], list[str]]:
+    """Our train split (optionally an evenly spread subset) + the real-train rows asked for."""
+    from mailbot.classifiers.accurate_finish import every_kth
+
+    texts, gold = corpus_texts("train")
+    pairs = every_kth(list(zip(texts, gold, strict=True)), config.own_train or None)
+    if config.real_caps:
+        from mailbot.classifiers.realtext import parse_caps, real_rows
+
+        pairs += [(r.text, r.label) for r in real_rows("train", parse_caps(config.real_caps))]
+    return [t for t, _ in pairs], [g for _, g in pairs]
 
 
 def batches(lengths: Sequence[int], size: int, seed: int, epochs: int) -> list[list[int]]:
@@ -127,7 +151,7 @@ def fit(folder: Path, config: FitConfig) -> None:
     torch.manual_seed(config.seed)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(asdict(config), indent=1))
-    texts, gold = corpus_texts("train")
+    texts, gold = train_rows(config)
     tokenizer, transformer = load_base()
     for parameter in transformer.parameters():
         parameter.requires_grad = False
@@ -145,6 +169,8 @@ def fit(folder: Path, config: FitConfig) -> None:
     encoded = tokenizer(texts, truncation=True, max_length=config.max_tokens)
     lengths = [len(ids) for ids in encoded["input_ids"]]
     plan = batches(lengths, config.batch_size, config.seed, config.epochs)
+    if config.max_steps:
+        plan = plan[: config.max_steps]
     steps = len(plan)
     warmup = max(1, steps // 16)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -214,9 +240,63 @@ def fit(folder: Path, config: FitConfig) -> None:
             }
             torch.save(state, folder / "latest.tmp")
             (folder / "latest.tmp").replace(latest)
+            if config.real_caps:
+                snapshot = {k: state[k] for k in ("step", "steps", "adapters", "head")}
+                torch.save(snapshot, folder / f"step-{step:04d}.pt")
+        if config.score_every and (step % config.score_every == 0 or step == steps):
+            transformer.eval()
+            scores = score_snapshot(tokenizer, transformer, head, config)
+            transformer.train()
+            with (folder / "scores.jsonl").open("a") as fh:
+                fh.write(json.dumps({"step": step, **scores}) + "\n")
+            print(f"scores at step {step}: {json.dumps(scores)}", flush=True)
     print(
         "done; next: python -m mailbot.classifiers.accurate_train finish " + str(folder), flush=True
     )
+
+
+def score_snapshot(
+    tokenizer: Any, transformer: Any, head: Any, config: FitConfig
+) -> dict[str, Any]:
+    """Complaint vs rest at P >= 0.5 (uncalibrated) on real-dev and part of our dev split."""
+    import torch
+    from mailbot.classifiers.accurate_finish import every_kth
+    from mailbot.classifiers.metrics import binary_report, recall_at_precision
+    from mailbot.classifiers.realtext import REAL_DEV_CAPS, real_rows
+
+    sets = {
+        "real_dev": [(r.text, r.label) for r in real_rows("dev", REAL_DEV_CAPS)],
+        "own_dev": every_kth(list(zip(*corpus_texts("dev"), strict=True)), config.own_dev_score),
+    }
+    out: dict[str, Any] = {}
+    for name, pairs in sets.items():
+        texts = [t for t, _ in pairs]
+        complaint: list[float] = [0.0] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=config.bf16):
+            for start in range(0, len(order), 32):
+                batch = order[start : start + 32]
+                tokens = tokenizer(
+                    [texts[i] for i in batch],
+                    padding=True,
+                    truncation=True,
+                    max_length=config.max_tokens,
+                    return_tensors="pt",
+                )
+                logits = head(pooled(transformer, tokens) * config.scale).float()
+                probs = torch.softmax(logits, -1)[:, LABELS.index("complaint")]
+                for i, p in zip(batch, probs.tolist(), strict=True):
+                    complaint[i] = p
+        gold = [g == "complaint" for _, g in pairs]
+        report = binary_report(gold, [p >= 0.5 for p in complaint])
+        out[name] = {
+            "p": report.precision,
+            "r": report.recall,
+            "f1": report.f1,
+            "macro_f1": report.macro_f1,
+            "r_at_p80": recall_at_precision(gold, complaint, 0.8),
+        }
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - a long CLI run
@@ -227,19 +307,46 @@ def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - a lon
     fit_p.add_argument("--rank", type=int, default=FitConfig.rank)
     fit_p.add_argument("--threads", type=int, default=FitConfig.threads)
     fit_p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (AVX512-BF16)")
+    fit_p.add_argument("--learn-rate", type=float, default=FitConfig.learn_rate)
+    fit_p.add_argument("--own-train", type=int, default=0, help="at most N rows of our corpus")
+    fit_p.add_argument("--real", default="", help="real-train caps: GROUP=N,... or 'all'")
+    fit_p.add_argument("--score-every", type=int, default=0, help="score on real-dev every N")
+    fit_p.add_argument("--max-steps", type=int, default=0, help="stop (and decay) at N steps")
     fin_p = sub.add_parser("finish", help="calibrate on dev, pick the threshold, write the model")
     fin_p.add_argument("folder", type=Path)
     fin_p.add_argument("--out", type=Path, default=None)
     fin_p.add_argument("--dev-limit", type=int, default=None, help="calibrate on N dev rows")
     fin_p.add_argument("--test-limit", type=int, default=None, help="report N test rows")
     fin_p.add_argument("--threads", type=int, default=2)
+    fin_p.add_argument("--checkpoint", default="latest.pt", help="e.g. step-0080.pt")
+    fin_p.add_argument(
+        "--real", action="store_true", help="calibrate and choose the threshold with real-dev"
+    )
     args = parser.parse_args(argv)
     if args.command == "fit":
-        fit(args.folder, FitConfig(rank=args.rank, threads=args.threads, bf16=args.bf16))
+        config = FitConfig(
+            rank=args.rank,
+            threads=args.threads,
+            bf16=args.bf16,
+            learn_rate=args.learn_rate,
+            own_train=args.own_train,
+            real_caps=args.real,
+            score_every=args.score_every,
+            max_steps=args.max_steps,
+        )
+        fit(args.folder, config)
     else:
         from mailbot.classifiers.accurate_finish import finish
 
-        finish(args.folder, args.out, args.dev_limit, args.test_limit, args.threads)
+        finish(
+            args.folder,
+            args.out,
+            args.dev_limit,
+            args.test_limit,
+            args.threads,
+            args.checkpoint,
+            args.real,
+        )
     sys.exit(0)
 
 

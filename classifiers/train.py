@@ -50,6 +50,10 @@ class TrainConfig:
     length: int = 131072  # hashed feature table rows; the model file is length x 3 floats
     cue_weight: float = 5.0  # cue features count more than any one word (dev split)
     sentence_model: bool = False  # also fine-tune kind "spacy+minilm"'s encoder (`sentence` extra)
+    # Real labelled text (classifiers/realtext.py): caps "group=N,..." on its real-train split
+    # added to the train rows; then epochs and temperature are chosen on our dev split plus
+    # real-dev, and real-dev is reported. "" = our corpus only.
+    real_caps: str = ""
 
 
 @dataclass
@@ -199,6 +203,14 @@ def train(
     train_rows += extra
     dev_rows = [r for r in rows if r.split == "dev"]
     test_rows = [r for r in rows if r.split == "test"]
+    real_dev: list[LabelledText] = []
+    if config.real_caps:
+        from mailbot.classifiers.realtext import REAL_DEV_CAPS, parse_caps, real_rows
+
+        train_rows += real_rows("train", parse_caps(config.real_caps))
+        real_dev = real_rows("dev", REAL_DEV_CAPS)
+    own_dev_rows = dev_rows
+    dev_rows = dev_rows + real_dev
 
     nlp = build_nlp(config)
     train_ex = _examples(nlp, train_rows)
@@ -243,6 +255,16 @@ def train(
     dev_cats = _predict(nlp, dev_ex)
     temperature = fit_temperature(dev_cats, dev_gold)
     dev_report = multiclass_report(dev_gold, [_argmax(c) for c in dev_cats], LABELS)
+    if real_dev:
+        own = len(own_dev_rows)
+        dev_report = {
+            "own_dev": multiclass_report(
+                dev_gold[:own], [_argmax(c) for c in dev_cats[:own]], LABELS
+            ),
+            "real_dev": multiclass_report(
+                dev_gold[own:], [_argmax(c) for c in dev_cats[own:]], LABELS
+            ),
+        }
     test_cats = _predict(nlp, test_ex)
     test_report = multiclass_report(
         [r.label for r in test_rows], [_argmax(c) for c in test_cats], LABELS
@@ -330,11 +352,14 @@ def fit_sentence_model(
     return {**report, "temperature": sentence_temperature}
 
 
-def main() -> None:  # pragma: no cover - `python -m mailbot.classifiers.train OUT`
-    import sys
+def main() -> None:  # pragma: no cover - `python -m mailbot.classifiers.train OUT [--real CAPS]`
+    import argparse
 
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "model"
-    report = train(out, echo=print)
+    parser = argparse.ArgumentParser(description="Train the spaCy (cuebow) classifier.")
+    parser.add_argument("out", type=Path, nargs="?", default=Path(__file__).parent / "model")
+    parser.add_argument("--real", default="", help="real-train caps: GROUP=N,... or 'all'")
+    args = parser.parse_args()
+    report = train(args.out, config=TrainConfig(real_caps=args.real), echo=print)
     print(json.dumps({"test": report.test, "temperature": report.temperature}, indent=1))
 
 

@@ -252,6 +252,14 @@ def _triage_feedback(obj: Any, path: Path, echo: Callable[[str], None]) -> Path:
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--real",
+    "real_caps",
+    default="",
+    metavar="CAPS",
+    help="Add real labelled text from ../shared/training-corpora: 'shipped' (the mix the "
+    "shipped accurate model used), 'all', or GROUP=N,... (classifiers/realtext.py).",
+)
+@click.option(
     "--sentence-model",
     is_flag=True,
     help="Also fine-tune the sentence encoder used by kind 'spacy+minilm' "
@@ -271,6 +279,7 @@ def classify_train(
     out: Path,
     variant: str,
     seed: int,
+    real_caps: str,
     sentence_model: bool,
     from_database: bool,
     as_json: bool,
@@ -287,6 +296,7 @@ def classify_train(
       mailbot classify train --feedback var/triage.jsonl --out var/model
       mailbot --config mailbot.toml classify train --from-database --out var/model
       mailbot classify train --sentence-model          # for kind = "spacy+minilm"
+      mailbot classify train --real shipped --out var/model   # as the shipped model
     """
     from mailbot.classifiers.train import TrainConfig, train
 
@@ -308,7 +318,16 @@ def classify_train(
             raise click.UsageError(
                 f"--sentence-model needs the sentence encoder: {INSTALL_HINT}"
             ) from None
-    config = TrainConfig(variant=variant, seed=seed, sentence_model=sentence_model)
+    if real_caps:
+        from mailbot.classifiers.realtext import parse_caps
+
+        try:
+            parse_caps(real_caps)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--real") from None
+    config = TrainConfig(
+        variant=variant, seed=seed, sentence_model=sentence_model, real_caps=real_caps
+    )
     with tempfile.TemporaryDirectory(prefix="mailbot-feedback-") as scratch:
         if from_database:
             files.append(_triage_feedback(obj, Path(scratch) / "triage.jsonl", echo))
