@@ -157,8 +157,13 @@ def load_base() -> tuple[Any, Any]:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
     except ImportError as exc:
         raise EncoderMissing(f"the accurate classifier needs {exc.name}; {INSTALL_HINT}") from exc
+    # The variables above count only if transformers was not imported yet: its "Loading
+    # weights" bar otherwise lands in the output of `mailbot classify eval --json`.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     path = model_dir()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     transformer = AutoModel.from_pretrained(str(path))
