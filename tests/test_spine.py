@@ -272,8 +272,11 @@ def test_a_wrong_password_is_logged_and_the_other_mailbox_still_works(mail_env: 
 
     [case] = _cases(worker)
     assert case.mailbox == "info"
-    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mailbox cust")]
-    assert "LoginError" in line and "retrying in" in line
+    # One line per attempt: a busy machine may take longer than the 1 s back-off over the
+    # first round, so run_once's next round tries the mailbox again (and says so again).
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("mailbox cust")]
+    assert 1 <= len(lines) <= 3, lines
+    assert all("LoginError" in line and "retrying in" in line for line in lines)
 
 
 def test_the_worker_stops_cleanly_on_sigterm(mail_env: MailEnv, tmp_path):
