@@ -32,37 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mailbot.classifiers.realtext import BANKING_README_PROBLEMS  # noqa: E402
+
 BANKING77 = ROOT.parent / "shared" / "training-corpora" / "banking77" / "test.csv"
-# Problem-report intents -> complaint (the corpus README's suggested mapping, all 27).
-COMPLAINT_INTENTS = frozenset(
-    [
-        "card_not_working",
-        "contactless_not_working",
-        "virtual_card_not_working",
-        "declined_card_payment",
-        "declined_transfer",
-        "declined_cash_withdrawal",
-        "failed_transfer",
-        "top_up_failed",
-        "top_up_reverted",
-        "extra_charge_on_statement",
-        "transaction_charged_twice",
-        "wrong_amount_of_cash_received",
-        "card_payment_wrong_exchange_rate",
-        "wrong_exchange_rate_for_cash_withdrawal",
-        "card_payment_not_recognised",
-        "cash_withdrawal_not_recognised",
-        "direct_debit_payment_not_recognised",
-        "transfer_not_received_by_recipient",
-        "Refund_not_showing_up",
-        "balance_not_updated_after_bank_transfer",
-        "balance_not_updated_after_cheque_or_cash_deposit",
-        "card_swallowed",
-        "pin_blocked",
-        "unable_to_verify_identity",
-        "compromised_card",
-    ]
-)
+# Problem-report intents -> complaint (the corpus README's suggested mapping).
+COMPLAINT_INTENTS = BANKING_README_PROBLEMS
 SEED = 0
 HELD_OUT = 600
 POOL = 1000

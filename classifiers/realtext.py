@@ -118,8 +118,8 @@ SHIPPED_MIX: dict[str, int] = {
     "goemo_negative": 400,
 }
 
-# Banking77 intents that report a problem (the corpus README's list plus late/pending money).
-BANKING_PROBLEMS = frozenset(
+# Banking77 intents the corpus README suggests as problem reports (complaint-like).
+BANKING_README_PROBLEMS = frozenset(
     {
         "card_not_working",
         "contactless_not_working",
@@ -146,6 +146,11 @@ BANKING_PROBLEMS = frozenset(
         "pin_blocked",
         "unable_to_verify_identity",
         "compromised_card",
+    }
+)
+# ...plus late or pending money, which customers report as a problem too.
+BANKING_PROBLEMS = BANKING_README_PROBLEMS | frozenset(
+    {
         "card_arrival",
         "pending_transfer",
         "pending_card_payment",
